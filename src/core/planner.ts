@@ -1,0 +1,61 @@
+// The planner: what this node must do so that what runs here is what the view assigns it.
+//
+// Level-triggered and idempotent, in controller-runtime's sense: it compares desired with observed
+// and returns actions; applying them and planning again yields nothing. It never restarts a failed
+// workload (the actuator's supervisor does that, with back-off); it starts what is missing, stops what
+// is not assigned, and replaces what runs an old spec. A new policy version that changes only
+// placement (replicas, selector) does not change the spec hash, so it restarts nothing.
+
+import type { Assignment } from './placement.ts'
+import { compareStrings } from './hash.ts'
+import type { WorkloadSpec } from './records.ts'
+
+/** What an actuator reports about one local resource. */
+export interface ObservedResource {
+  readonly resourceId: string
+  readonly specHash: string
+}
+
+export type Action =
+  | { readonly kind: 'start', readonly resourceId: string, readonly specHash: string, readonly workload: WorkloadSpec }
+  | { readonly kind: 'stop', readonly resourceId: string }
+  | { readonly kind: 'replace', readonly resourceId: string, readonly specHash: string, readonly workload: WorkloadSpec }
+
+/** Actions that turn `observed` into `assignedToMe`, sorted by resource id. */
+export function plan (assignedToMe: readonly Assignment[], observed: readonly ObservedResource[]): Action[] {
+  const actions: Action[] = []
+  const observedById = new Map(observed.map((resource) => [resource.resourceId, resource]))
+  const assignedIds = new Set<string>()
+  for (const assignment of assignedToMe) {
+    assignedIds.add(assignment.resourceId)
+    const current = observedById.get(assignment.resourceId)
+    const target = { resourceId: assignment.resourceId, specHash: assignment.specHash, workload: assignment.workload }
+    if (current === undefined) actions.push({ kind: 'start', ...target })
+    else if (current.specHash !== assignment.specHash) actions.push({ kind: 'replace', ...target })
+  }
+  for (const resource of observedById.values()) {
+    if (!assignedIds.has(resource.resourceId)) actions.push({ kind: 'stop', resourceId: resource.resourceId })
+  }
+  return actions.sort((a, b) => compareStrings(a.resourceId, b.resourceId))
+}
+
+/** The observed state after every action succeeded: what a perfect actuator would report. */
+export function applyActions (observed: readonly ObservedResource[], actions: readonly Action[]): ObservedResource[] {
+  const state = new Map(observed.map((resource) => [resource.resourceId, resource]))
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'start':
+      case 'replace':
+        state.set(action.resourceId, { resourceId: action.resourceId, specHash: action.specHash })
+        break
+      case 'stop':
+        state.delete(action.resourceId)
+        break
+      default: {
+        const unexpected: never = action
+        throw new Error(`unknown action ${JSON.stringify(unexpected)}`)
+      }
+    }
+  }
+  return [...state.values()]
+}

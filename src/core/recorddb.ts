@@ -1,0 +1,173 @@
+// RecordDB: a node's copy of every record (OSPF's link-state database).
+//
+// Merge keeps, per key, the newest record under `compareRecords`' total order. Keeping the maximum of
+// a total order is commutative, associative and idempotent, so the same records in any order, any
+// number of times, give the same database (test/recorddb.test.ts proves it with fast-check).
+//
+// Aging is separate from merge, so merge stays a pure join: `dropExpired(nowMs)` removes node records
+// not re-originated for `maxAgeMs` and tombstones older than `tombstoneRetentionMs`. Both are measured
+// from a time the record itself carries (its origination time, its HLC), like OSPF's LS age, so all
+// nodes drop a record at about the same moment and an expired record cannot bounce between peers
+// forever. Policies that are not tombstones never expire: operators do not refresh them.
+//
+// The digest (key → version and content hash) and `recordsMissingFrom(peerDigest)` are the two halves
+// of the digest-sync protocol that repairs what gossip lost.
+
+import { compareStrings, Hasher64 } from './hash.ts'
+import {
+  compareRecords, compareVersions, contentHash, nodeRecordKey, recordKey,
+  type NodeId, type NodeRecord, type NodeVersion, type PolicyFragment, type RecordKey, type RecordVersion, type ShoalRecord,
+} from './records.ts'
+
+export type MergeOutcome = 'added' | 'replaced' | 'duplicate' | 'stale'
+
+export interface DigestEntry {
+  readonly version: RecordVersion
+  readonly hash: string
+}
+
+export type Digest = ReadonlyMap<RecordKey, DigestEntry>
+
+export interface AgingLimits {
+  /** A node record not re-originated for this long is dropped. */
+  readonly maxAgeMs: number
+  /** A tombstone is kept this long after it was signed, then dropped. */
+  readonly tombstoneRetentionMs: number
+}
+
+interface Entry {
+  readonly record: ShoalRecord
+  hash: string | undefined
+}
+
+export class RecordDB {
+  private readonly entries = new Map<RecordKey, Entry>()
+  /** Bumped on every change; lets callers cache what they derive from the database. */
+  private changeCount = 0
+
+  get revision (): number {
+    return this.changeCount
+  }
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  merge (record: ShoalRecord): MergeOutcome {
+    const key = recordKey(record)
+    const existing = this.entries.get(key)
+    if (existing === undefined) {
+      this.entries.set(key, { record, hash: undefined })
+      this.changeCount++
+      return 'added'
+    }
+    const order = compareRecords(record, existing.record)
+    if (order === 0) return 'duplicate'
+    if (order < 0) return 'stale'
+    this.entries.set(key, { record, hash: undefined })
+    this.changeCount++
+    return 'replaced'
+  }
+
+  /** Merges every record of `other` into this database. */
+  mergeFrom (other: RecordDB): void {
+    for (const record of other.records()) this.merge(record)
+  }
+
+  get (key: RecordKey): ShoalRecord | undefined {
+    return this.entries.get(key)?.record
+  }
+
+  nodeRecord (nodeId: NodeId): NodeRecord | undefined {
+    const record = this.entries.get(nodeRecordKey(nodeId))?.record
+    return record?.kind === 'node' ? record : undefined
+  }
+
+  * records (): IterableIterator<ShoalRecord> {
+    for (const entry of this.entries.values()) yield entry.record
+  }
+
+  nodeRecords (): NodeRecord[] {
+    const result: NodeRecord[] = []
+    for (const { record } of this.entries.values()) if (record.kind === 'node') result.push(record)
+    return result
+  }
+
+  /** Every policy fragment, tombstones included. */
+  policies (): PolicyFragment[] {
+    const result: PolicyFragment[] = []
+    for (const { record } of this.entries.values()) if (record.kind === 'policy') result.push(record)
+    return result
+  }
+
+  /** Removes expired node records and tombstones; returns the keys removed. */
+  dropExpired (nowMs: number, limits: AgingLimits): RecordKey[] {
+    const removed: RecordKey[] = []
+    for (const [key, { record }] of this.entries) {
+      if (isExpired(record, nowMs, limits)) removed.push(key)
+    }
+    for (const key of removed) this.entries.delete(key)
+    if (removed.length > 0) this.changeCount++
+    return removed
+  }
+
+  digest (): Map<RecordKey, DigestEntry> {
+    const digest = new Map<RecordKey, DigestEntry>()
+    for (const [key, entry] of this.entries) {
+      entry.hash ??= contentHash(entry.record)
+      digest.set(key, { version: entry.record.version, hash: entry.hash })
+    }
+    return digest
+  }
+
+  /** The records a peer holding `peerDigest` lacks or holds in an older version. */
+  recordsMissingFrom (peerDigest: Digest): ShoalRecord[] {
+    const missing: ShoalRecord[] = []
+    for (const entry of this.entries.values()) {
+      const theirs = peerDigest.get(recordKey(entry.record))
+      if (theirs === undefined) {
+        missing.push(entry.record)
+        continue
+      }
+      const byVersion = compareVersions(entry.record.version, theirs.version)
+      if (byVersion > 0) {
+        missing.push(entry.record)
+      } else if (byVersion === 0) {
+        entry.hash ??= contentHash(entry.record)
+        if (compareStrings(entry.hash, theirs.hash) > 0) missing.push(entry.record)
+      }
+    }
+    return missing
+  }
+
+  /** A short hash of every policy key and version held: equal on two nodes iff they hold the same policies. */
+  policyDigestHash (): string {
+    const lines = this.policies()
+      .map((policy) => `${recordKey(policy)}@${policy.version.hlc.wallMs}.${policy.version.hlc.counter}.${policy.version.signer}`)
+      .sort(compareStrings)
+    const hasher = new Hasher64()
+    for (const line of lines) hasher.update(line)
+    return hasher.digestHex()
+  }
+
+  /** Every record sorted by key: a value to compare two databases by. */
+  snapshot (): ShoalRecord[] {
+    return [...this.entries.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, entry]) => entry.record)
+  }
+}
+
+export function isExpired (record: ShoalRecord, nowMs: number, limits: AgingLimits): boolean {
+  if (record.kind === 'node') return nowMs - record.originatedAtMs > limits.maxAgeMs
+  return record.body === null && nowMs - record.version.hlc.wallMs > limits.tombstoneRetentionMs
+}
+
+/**
+ * The version a node should originate next. `lastOwn` is the last version it originated in this
+ * life; `seenOwn` the newest record of its own it finds in the database (flooded back to it, possibly
+ * left over from before a restart). Like OSPF, it jumps past whatever it sees, so its next record
+ * always wins.
+ */
+export function nextOwnVersion (lastOwn: NodeVersion, seenOwn: NodeVersion | undefined): NodeVersion {
+  const base = seenOwn !== undefined && compareVersions(seenOwn, lastOwn) > 0 ? seenOwn : lastOwn
+  return { generation: base.generation, seq: base.seq + 1 }
+}

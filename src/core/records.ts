@@ -1,0 +1,175 @@
+// The two kinds of record every node floods, their keys and versions, and the one total order that
+// decides which of two records with the same key is newer.
+//
+// - NodeRecord: a fact a node states about itself. Versioned by (generation, seq): generation is a
+//   persisted counter bumped at every daemon start, seq counts originations within a generation.
+//   This avoids OSPF's restart trap (a restarted router reusing old sequence numbers).
+// - PolicyFragment: one piece of desired state, signed by an operator. Versioned by a hybrid logical
+//   clock timestamp plus the signer; `body: null` is a tombstone (a deletion that must propagate).
+//
+// The order is total: when two different records carry the same version (a bug, or a forged replay
+// that passed signature checks), the one with the larger content hash wins, then the larger canonical
+// encoding. So every node picks the same winner and merge stays commutative.
+
+import { canonicalJson, compareStrings, hash64Hex, type JsonValue } from './hash.ts'
+import { compareHlc, type HlcTimestamp } from './hlc.ts'
+
+export type NodeId = string
+export type Labels = Readonly<Record<string, string>>
+
+export interface NodeVersion {
+  readonly generation: number
+  readonly seq: number
+}
+
+export interface PolicyVersion {
+  readonly hlc: HlcTimestamp
+  /** Public key (or its id) of the operator that signed the fragment. */
+  readonly signer: string
+}
+
+/** What a node reports about one resource it runs. */
+export interface ResourceStatus {
+  readonly id: string
+  readonly phase: 'starting' | 'running' | 'failed'
+  /** Hash of the workload spec it runs (see `workloadHash`); a changed spec means replace. */
+  readonly specHash: string
+  readonly restarts: number
+  readonly lastError?: string
+  /**
+   * True for a workload found still running after an unclean restart (crash, `kill -9`) and not yet
+   * confirmed by a view computed since. Provisional workloads are not incumbents: placement does not
+   * keep work where it is just because a crashed node came back holding it (see placement.ts).
+   */
+  readonly provisional?: boolean
+}
+
+export interface NodeRecord {
+  readonly kind: 'node'
+  readonly nodeId: NodeId
+  readonly version: NodeVersion
+  /** Origin's wall clock at origination; records age out `maxAgeMs` after it (the age travels with it). */
+  readonly originatedAtMs: number
+  readonly addresses: readonly string[]
+  readonly labels: Labels
+  /** Capacity: how many slots of work this node accepts. */
+  readonly slots: number
+  /** Nodes this node currently has a live connection with. */
+  readonly adjacencies: readonly NodeId[]
+  readonly resources: readonly ResourceStatus[]
+  /** The hash of the view this node computed last ('' before its first computation). */
+  readonly viewHash: string
+  /** A hash of the policy digest this node holds (lets peers spot a missed policy cheaply). */
+  readonly policyDigest: string
+}
+
+export interface WorkloadSpec {
+  /** 'process', 'file', 'memory', …: interpreted by actuators, opaque to placement. */
+  readonly kind: string
+  readonly [field: string]: JsonValue
+}
+
+export interface ServiceSpec {
+  readonly kind: 'Service'
+  readonly name: string
+  /** A number of replicas, or 'all' for one on every eligible node. */
+  readonly replicas: number | 'all'
+  /** Labels a node must carry, all of them, with these values. */
+  readonly selector: Labels
+  /** A label key: replicas are spread evenly across the values of this label. */
+  readonly spread?: string
+  /** Capacity one replica takes on its node. */
+  readonly slots: number
+  readonly workload: WorkloadSpec
+}
+
+/** Operator settings for one node; `name` is the node id. */
+export interface NodeSettingsSpec {
+  readonly kind: 'Node'
+  readonly name: NodeId
+  /** Move all work away from this node. */
+  readonly drain?: boolean
+  /** Place no new work on this node; what runs there stays. */
+  readonly cordon?: boolean
+  /** Labels that add to (and override) the node's own. */
+  readonly labels?: Labels
+}
+
+export type PolicySpec = ServiceSpec | NodeSettingsSpec
+export type PolicyKind = PolicySpec['kind']
+
+export interface PolicyFragment {
+  readonly kind: 'policy'
+  readonly policyKind: PolicyKind
+  readonly name: string
+  readonly version: PolicyVersion
+  /** The desired state, or null for a tombstone. */
+  readonly body: PolicySpec | null
+}
+
+export type ShoalRecord = NodeRecord | PolicyFragment
+export type RecordKey = string
+export type RecordVersion = NodeVersion | PolicyVersion
+
+export function nodeRecordKey (nodeId: NodeId): RecordKey {
+  return `node:${nodeId}`
+}
+
+export function policyKey (policyKind: PolicyKind, name: string): RecordKey {
+  return `policy:${policyKind}/${name}`
+}
+
+export function recordKey (record: ShoalRecord): RecordKey {
+  switch (record.kind) {
+    case 'node': return nodeRecordKey(record.nodeId)
+    case 'policy': return policyKey(record.policyKind, record.name)
+    default: return assertNever(record)
+  }
+}
+
+export function compareNodeVersions (a: NodeVersion, b: NodeVersion): number {
+  return a.generation - b.generation || a.seq - b.seq
+}
+
+export function comparePolicyVersions (a: PolicyVersion, b: PolicyVersion): number {
+  return compareHlc(a.hlc, b.hlc) || compareStrings(a.signer, b.signer)
+}
+
+/** Compares two versions of the same kind of record. */
+export function compareVersions (a: RecordVersion, b: RecordVersion): number {
+  if ('generation' in a && 'generation' in b) return compareNodeVersions(a, b)
+  if ('hlc' in a && 'hlc' in b) return comparePolicyVersions(a, b)
+  throw new Error('compareVersions: versions of different record kinds')
+}
+
+/** Hash of a record's whole content; the tie-break between equal versions. */
+export function contentHash (record: ShoalRecord): string {
+  return hash64Hex(canonicalJson(record))
+}
+
+/**
+ * The total "newer than" order for two records with the same key: positive when `a` is newer.
+ * Version first; equal versions fall back to content hash, then canonical encoding.
+ */
+export function compareRecords (a: ShoalRecord, b: ShoalRecord): number {
+  const byVersion = compareVersions(a.version, b.version)
+  if (byVersion !== 0) return byVersion
+  if (a === b) return 0
+  const aCanonical = canonicalJson(a)
+  const bCanonical = canonicalJson(b)
+  if (aCanonical === bCanonical) return 0
+  return compareStrings(hash64Hex(aCanonical), hash64Hex(bCanonical)) || compareStrings(aCanonical, bCanonical)
+}
+
+/** Hash of what a workload runs: equal specs hash equally, whatever their key order. */
+export function workloadHash (workload: WorkloadSpec): string {
+  return hash64Hex(canonicalJson(workload))
+}
+
+export function isTombstone (record: ShoalRecord): boolean {
+  return record.kind === 'policy' && record.body === null
+}
+
+export function assertNever (value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`)
+}
