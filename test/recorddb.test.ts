@@ -1,0 +1,187 @@
+// RecordDB: merge is a join (commutative, associative, idempotent), aging uses the age each record
+// carries, and digest sync (digest + "what does the peer lack") makes two databases equal.
+
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
+  type ShoalRecord,
+} from '../src/core/index.ts'
+import { dbOf, nodeRecord, policy, service, tombstone } from './fixtures.ts'
+
+const limits = { maxAgeMs: 60_000, tombstoneRetentionMs: 300_000 }
+
+/** Records over few keys and versions, so that collisions (same key, same version) happen often. */
+const recordArbitrary: fc.Arbitrary<ShoalRecord> = fc.oneof(
+  fc.record({
+    id: fc.constantFrom('n1', 'n2', 'n3'),
+    generation: fc.integer({ min: 1, max: 3 }),
+    seq: fc.integer({ min: 0, max: 3 }),
+    slots: fc.integer({ min: 0, max: 2 }),
+  }).map(({ id, generation, seq, slots }) => nodeRecord(id, { version: { generation, seq }, slots })),
+  fc.record({
+    name: fc.constantFrom('web', 'db'),
+    wallMs: fc.integer({ min: 1, max: 3 }),
+    counter: fc.integer({ min: 0, max: 1 }),
+    signer: fc.constantFrom('op-a', 'op-b'),
+    replicas: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
+  }).map(({ name, wallMs, counter, signer, replicas }) => replicas === null
+    ? tombstone('Service', name, wallMs, counter, signer)
+    : policy(service(name, { replicas }), wallMs, counter, signer)),
+)
+
+describe('RecordDB merge', () => {
+  it('is commutative: any arrival order gives the same database', () => {
+    fc.assert(fc.property(fc.array(recordArbitrary, { maxLength: 30 }).chain((records) =>
+      fc.tuple(fc.constant(records), fc.shuffledSubarray(records, { minLength: records.length, maxLength: records.length }))),
+    ([records, shuffled]) => {
+      expect(dbOf(shuffled).snapshot()).toEqual(dbOf(records).snapshot())
+    }))
+  })
+
+  it('is associative: (a ⊔ b) ⊔ c equals a ⊔ (b ⊔ c)', () => {
+    fc.assert(fc.property(fc.array(recordArbitrary), fc.array(recordArbitrary), fc.array(recordArbitrary), (a, b, c) => {
+      const left = dbOf(a); left.mergeFrom(dbOf(b)); left.mergeFrom(dbOf(c))
+      const bc = dbOf(b); bc.mergeFrom(dbOf(c))
+      const right = dbOf(a); right.mergeFrom(bc)
+      expect(left.snapshot()).toEqual(right.snapshot())
+    }))
+  })
+
+  it('is idempotent: merging again changes nothing and reports duplicates', () => {
+    fc.assert(fc.property(fc.array(recordArbitrary), (records) => {
+      const db = dbOf(records)
+      const before = db.snapshot()
+      const revision = db.revision
+      for (const record of records) expect(['duplicate', 'stale']).toContain(db.merge(record))
+      expect(db.snapshot()).toEqual(before)
+      expect(db.revision).toBe(revision)
+    }))
+  })
+
+  it('keeps the newest record per key under the total order', () => {
+    fc.assert(fc.property(fc.array(recordArbitrary, { minLength: 1 }), (records) => {
+      const db = dbOf(records)
+      for (const kept of db.records()) {
+        for (const record of records) {
+          if (record.kind === kept.kind && (record.kind === 'node' ? record.nodeId === (kept as typeof record).nodeId : record.name === (kept as typeof record).name)) {
+            expect(compareRecords(kept, record)).toBeGreaterThanOrEqual(0)
+          }
+        }
+      }
+    }))
+  })
+
+  it('the order is total and antisymmetric, even for different content at the same version', () => {
+    const a = nodeRecord('n1', { version: { generation: 1, seq: 1 }, slots: 1 })
+    const b = nodeRecord('n1', { version: { generation: 1, seq: 1 }, slots: 2 })
+    expect(Math.sign(compareRecords(a, b))).toBe(-Math.sign(compareRecords(b, a)))
+    expect(compareRecords(a, b)).not.toBe(0)
+    expect(compareRecords(a, { ...a })).toBe(0)
+  })
+})
+
+describe('digest sync', () => {
+  it('after each side sends what the other lacks, both databases are equal', () => {
+    fc.assert(fc.property(fc.array(recordArbitrary), fc.array(recordArbitrary), (aRecords, bRecords) => {
+      const a = dbOf(aRecords)
+      const b = dbOf(bRecords)
+      const forB = a.recordsMissingFrom(b.digest())
+      const forA = b.recordsMissingFrom(a.digest())
+      for (const record of forB) expect(b.merge(record)).not.toBe('stale')
+      for (const record of forA) expect(a.merge(record)).not.toBe('stale')
+      expect(a.snapshot()).toEqual(b.snapshot())
+      expect(a.recordsMissingFrom(b.digest())).toEqual([])
+    }))
+  })
+
+  it('sends nothing to a peer that already holds everything', () => {
+    const db = dbOf([nodeRecord('n1'), policy(service('web'))])
+    expect(db.recordsMissingFrom(db.digest())).toEqual([])
+  })
+})
+
+describe('tombstones', () => {
+  it('an update racing a tombstone: the later HLC wins in either arrival order', () => {
+    const update = policy(service('web', { replicas: 2 }), 2_000)
+    const deletion = tombstone('Service', 'web', 2_000, 1)
+    for (const order of [[update, deletion], [deletion, update]]) {
+      expect(dbOf(order).get('policy:Service/web')).toEqual(deletion)
+    }
+    const recreated = policy(service('web', { replicas: 3 }), 2_001)
+    expect(dbOf([deletion, recreated]).get('policy:Service/web')).toEqual(recreated)
+    expect(dbOf([recreated, deletion]).get('policy:Service/web')).toEqual(recreated)
+  })
+
+  it('equal HLCs from two operators: the signer breaks the tie the same way everywhere', () => {
+    const fromA = policy(service('web', { replicas: 1 }), 5_000, 0, 'op-a')
+    const fromB = tombstone('Service', 'web', 5_000, 0, 'op-b')
+    expect(dbOf([fromA, fromB]).get('policy:Service/web')).toEqual(fromB)
+    expect(dbOf([fromB, fromA]).get('policy:Service/web')).toEqual(fromB)
+  })
+
+  it('is kept for the retention time, then dropped; live policies never age', () => {
+    const db = dbOf([tombstone('Service', 'gone', 1_000), policy(service('web'), 1_000)])
+    expect(db.dropExpired(1_000 + limits.tombstoneRetentionMs, limits)).toEqual([])
+    expect(db.dropExpired(1_001 + limits.tombstoneRetentionMs, limits)).toEqual(['policy:Service/gone'])
+    expect(db.get('policy:Service/web')).toBeDefined()
+  })
+})
+
+describe('aging', () => {
+  it('drops a node record maxAgeMs after its origin stamped it, whenever it arrived', () => {
+    const record = nodeRecord('n1', { originatedAtMs: 10_000 })
+    const db = dbOf([record])
+    expect(db.dropExpired(10_000 + limits.maxAgeMs, limits)).toEqual([])
+    expect(db.dropExpired(10_001 + limits.maxAgeMs, limits)).toEqual(['node:n1'])
+    expect(isExpired(record, 10_001 + limits.maxAgeMs, limits)).toBe(true)
+    expect(db.size).toBe(0)
+  })
+})
+
+describe('hybrid logical clock', () => {
+  it('never goes backwards and stays ahead of what it received', () => {
+    fc.assert(fc.property(fc.array(fc.record({ physical: fc.integer({ min: 0, max: 100 }), remote: fc.option(fc.integer({ min: 0, max: 100 })) }), { maxLength: 40 }), (events) => {
+      let clock = { wallMs: 0, counter: 0 }
+      for (const event of events) {
+        const before = clock
+        if (event.remote === null) {
+          clock = hlcTick(clock, event.physical)
+        } else {
+          const remote = { wallMs: event.remote, counter: 3 }
+          const result = hlcReceive(clock, remote, event.physical, 1_000)
+          expect(result.kind).toBe('ok')
+          if (result.kind === 'ok') clock = result.clock
+          expect(clock.wallMs > remote.wallMs || (clock.wallMs === remote.wallMs && clock.counter > remote.counter)).toBe(true)
+        }
+        expect(clock.wallMs > before.wallMs || (clock.wallMs === before.wallMs && clock.counter > before.counter)).toBe(true)
+        expect(clock.wallMs).toBeGreaterThanOrEqual(event.physical)
+      }
+    }))
+  })
+
+  it('refuses a fragment from the future beyond maxClockSkewMs', () => {
+    const maxClockSkewMs = 5_000
+    expect(hlcReceive({ wallMs: 0, counter: 0 }, { wallMs: 15_001, counter: 0 }, 10_000, maxClockSkewMs)).toEqual({ kind: 'too-far-ahead', aheadMs: 5_001 })
+    expect(hlcReceive({ wallMs: 0, counter: 0 }, { wallMs: 15_000, counter: 0 }, 10_000, maxClockSkewMs).kind).toBe('ok')
+    expect(isWithinClockSkew({ wallMs: 15_001, counter: 0 }, 10_000, maxClockSkewMs)).toBe(false)
+  })
+})
+
+describe("a node's own record from before a restart", () => {
+  it('jumps past a newer version of its own record found in the database', () => {
+    expect(nextOwnVersion({ generation: 4, seq: 0 }, { generation: 4, seq: 17 })).toEqual({ generation: 4, seq: 18 })
+    expect(nextOwnVersion({ generation: 4, seq: 2 }, { generation: 3, seq: 90 })).toEqual({ generation: 4, seq: 3 })
+    expect(nextOwnVersion({ generation: 4, seq: 2 }, undefined)).toEqual({ generation: 4, seq: 3 })
+    // A generation counter that was lost (data dir restored from backup) is also jumped past.
+    expect(nextOwnVersion({ generation: 2, seq: 0 }, { generation: 5, seq: 1 })).toEqual({ generation: 5, seq: 2 })
+  })
+
+  it('the next record then wins everywhere over the one from before', () => {
+    const old = nodeRecord('me', { version: { generation: 4, seq: 17 }, slots: 1 })
+    const next = nodeRecord('me', { version: nextOwnVersion({ generation: 4, seq: 0 }, old.version), slots: 2 })
+    const db = new RecordDB()
+    db.merge(old)
+    expect(db.merge(next)).toBe('replaced')
+  })
+})
