@@ -312,13 +312,11 @@ function placeRanked (
   for (let i = 0; i < others.length; i++) keys[i] = placementKey(context, others[i] as number, serviceHash)
   for (const position of descendingOrder(keys)) {
     const index = others[position] as number
-    if (chosen.length >= wanted) {
-      if (recorder === undefined) break
-      recorder.reject(index, surplusReason, `eligible, but ${wanted} replica(s) went to better-ranked nodes`)
-      continue
-    }
+    if (chosen.length >= wanted && recorder === undefined) break
     const refusal = canTakeNew(context.nodes[index] as PlacementNode, service)
-    if (refusal === undefined) {
+    if (chosen.length >= wanted && refusal === undefined) {
+      recorder?.reject(index, surplusReason, `eligible, but ${wanted} replica(s) went to better-ranked nodes`)
+    } else if (refusal === undefined) {
       chosen.push(index)
       recorder?.choose(index, 'ranked', 'best-ranked eligible node with room')
     } else {

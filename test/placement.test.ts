@@ -1,0 +1,292 @@
+// computeView: deterministic, valid, stable and explainable (DESIGN.md §6), as fast-check properties,
+// and the edge cases as unit tests.
+
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { componentOf, computeView, hash32, type NodeRecord, type ServiceSpec, type TargetView } from '../src/core/index.ts'
+import {
+  assignmentSet, clusterArbitrary, clusterRecords, dbOf, fullMesh, nodeRecord, policy, runningAsViewed, service,
+  type ClusterCase,
+} from './fixtures.ts'
+
+const runs = { numRuns: 150 }
+
+function viewOf (cluster: ClusterCase, self = cluster.ids[0] as string): TargetView {
+  return computeView(dbOf(clusterRecords(cluster)), self, { explain: 'all' })
+}
+
+/** The same cluster with `nodeId` gone: its record removed, and no one lists it any more. */
+function without (cluster: ClusterCase, nodeId: string): ClusterCase {
+  return {
+    ...cluster,
+    ids: cluster.ids.filter((id) => id !== nodeId),
+    nodes: cluster.nodes.filter((node) => node.nodeId !== nodeId)
+      .map((node) => ({ ...node, adjacencies: node.adjacencies.filter((id) => id !== nodeId) })),
+  }
+}
+
+function eligibleFor (node: NodeRecord, spec: ServiceSpec, cluster: ClusterCase): boolean {
+  const settings = cluster.settings.find((setting) => setting.name === node.nodeId)
+  if (settings?.drain === true) return false
+  for (const [key, value] of Object.entries(spec.selector)) if (node.labels[key] !== value) return false
+  return spec.spread === undefined || node.labels[spec.spread] !== undefined
+}
+
+describe('deterministic', () => {
+  it('gives the same view for any arrival order of the records', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }).chain((cluster) => {
+      const records = clusterRecords(cluster)
+      return fc.tuple(fc.constant(cluster), fc.shuffledSubarray(records, { minLength: records.length, maxLength: records.length }))
+    }), ([cluster, shuffled]) => {
+      const inOrder = viewOf(cluster)
+      const reordered = computeView(dbOf(shuffled), cluster.ids[0] as string, { explain: 'all' })
+      expect(reordered.viewHash).toBe(inOrder.viewHash)
+      expect(reordered.assignments).toEqual(inOrder.assignments)
+      expect(reordered.explanations).toEqual(inOrder.explanations)
+    }), runs)
+  })
+
+  it('gives the same view from every node of the component', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {
+      const db = dbOf(clusterRecords(cluster))
+      const views = cluster.ids.map((id) => computeView(db, id))
+      for (const view of views) {
+        expect(view.viewHash).toBe(views[0]?.viewHash)
+        expect(view.assignments).toEqual(views[0]?.assignments)
+      }
+    }), runs)
+  })
+
+  it('a different policy or membership gives a different view hash', () => {
+    const nodes = fullMesh(['a', 'b', 'c'])
+    const base = computeView(dbOf([...nodes, policy(service('web'))]), 'a').viewHash
+    expect(computeView(dbOf([...nodes, policy(service('web', { replicas: 2 }), 2_000)]), 'a').viewHash).not.toBe(base)
+    expect(computeView(dbOf([...fullMesh(['a', 'b']), policy(service('web'))]), 'a').viewHash).not.toBe(base)
+  })
+})
+
+describe('valid', () => {
+  it('respects selectors, drain and every node’s capacity', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {
+      const view = viewOf(cluster)
+      const load = new Map<string, number>()
+      for (const assignment of view.assignments) {
+        const node = cluster.nodes.find((candidate) => candidate.nodeId === assignment.nodeId) as NodeRecord
+        const spec = cluster.services.find((candidate) => candidate.name === assignment.service) as ServiceSpec
+        expect(eligibleFor(node, spec, cluster)).toBe(true)
+        load.set(node.nodeId, (load.get(node.nodeId) ?? 0) + spec.slots)
+      }
+      for (const node of cluster.nodes) expect(load.get(node.nodeId) ?? 0).toBeLessThanOrEqual(node.slots)
+    }), runs)
+  })
+
+  it('meets replicas whenever enough nodes are eligible, and `all` means every eligible node', () => {
+    fc.assert(fc.property(clusterArbitrary({ ample: true }), (cluster) => {
+      const view = viewOf(cluster)
+      for (const spec of cluster.services) {
+        const eligible = cluster.nodes.filter((node) => eligibleFor(node, spec, cluster)).map((node) => node.nodeId).sort()
+        const placed = view.assignments.filter((assignment) => assignment.service === spec.name).map((assignment) => assignment.nodeId).sort()
+        if (spec.replicas === 'all') expect(placed).toEqual(eligible)
+        else expect(placed.length).toBe(Math.min(spec.replicas, eligible.length))
+        expect(new Set(placed).size).toBe(placed.length)
+      }
+    }), runs)
+  })
+
+  it('spread keeps per-value counts within one of each other unless a value is full', () => {
+    fc.assert(fc.property(clusterArbitrary(), (cluster) => {
+      const view = viewOf(cluster)
+      for (const spec of cluster.services) {
+        if (spec.spread === undefined || spec.replicas === 'all') continue
+        const explanation = view.explanations.get(spec.name)
+        const quotas = explanation?.spreadQuotas ?? {}
+        const counts = new Map<string, number>(Object.keys(quotas).map((value) => [value, 0]))
+        for (const assignment of view.assignments.filter((candidate) => candidate.service === spec.name)) {
+          const node = cluster.nodes.find((candidate) => candidate.nodeId === assignment.nodeId) as NodeRecord
+          const value = node.labels[spec.spread] as string
+          counts.set(value, (counts.get(value) ?? 0) + 1)
+        }
+        // A value is full when none of its nodes that did not get a replica could have taken one.
+        const full = (value: string): boolean => (explanation?.candidates ?? []).every((candidate) => {
+          const node = cluster.nodes.find((n) => n.nodeId === candidate.nodeId) as NodeRecord
+          return node.labels[spec.spread as string] !== value || candidate.chosen ||
+            candidate.reason === 'no-capacity' || candidate.reason === 'cordoned' || candidate.rank === null
+        })
+        for (const [value, count] of counts) {
+          for (const [other, otherCount] of counts) {
+            if (count > otherCount + 1) expect(full(other), `${spec.name}: ${value}=${count} vs ${other}=${otherCount}`).toBe(true)
+          }
+        }
+      }
+    }), runs)
+  })
+
+  it('puts no new work on a cordoned node', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {
+      const view = viewOf(cluster)
+      const cordoned = new Set(cluster.settings.filter((setting) => setting.cordon === true).map((setting) => setting.name))
+      for (const assignment of view.assignments) expect(cordoned.has(assignment.nodeId)).toBe(false)
+    }), runs)
+  })
+})
+
+describe('stable', () => {
+  const stableCluster = clusterArbitrary({ ample: true, allowSpread: false }).filter((cluster) => cluster.ids.length >= 2)
+
+  it('removing a node moves only the resources it held', () => {
+    fc.assert(fc.property(stableCluster, fc.nat(), (cluster, pick) => {
+      const gone = cluster.ids[pick % cluster.ids.length] as string
+      const self = cluster.ids.find((id) => id !== gone) as string
+      const before = viewOf(cluster, self)
+      const after = viewOf(without(cluster, gone), self)
+      const afterSet = assignmentSet(after)
+      for (const assignment of before.assignments) {
+        if (assignment.nodeId !== gone) expect(afterSet.has(assignment.resourceId)).toBe(true)
+      }
+    }), runs)
+  })
+
+  it('adding a node moves resources only onto it', () => {
+    fc.assert(fc.property(stableCluster, fc.nat(), (cluster, pick) => {
+      const added = cluster.ids[pick % cluster.ids.length] as string
+      const self = cluster.ids.find((id) => id !== added) as string
+      const before = assignmentSet(viewOf(without(cluster, added), self))
+      for (const assignment of viewOf(cluster, self).assignments) {
+        if (assignment.nodeId !== added) expect(before.has(assignment.resourceId)).toBe(true)
+      }
+    }), runs)
+  })
+
+  it('is a fixed point: once nodes run what the view says, the view does not change (any capacity, spread)', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {
+      const first = viewOf(cluster)
+      const running = { ...cluster, nodes: runningAsViewed(cluster.nodes, first) }
+      const second = viewOf(running)
+      expect(second.assignments).toEqual(first.assignments)
+      expect(second.viewHash).toBe(first.viewHash)
+    }), runs)
+  })
+
+  it('a node that returns after a short absence pulls back nothing that runs elsewhere', () => {
+    fc.assert(fc.property(stableCluster, fc.nat(), fc.boolean(), (cluster, pick, stillRunsOldWork) => {
+      const returning = cluster.ids[pick % cluster.ids.length] as string
+      const self = cluster.ids.find((id) => id !== returning) as string
+      const full = viewOf(cluster, self)
+      const whileAway = without({ ...cluster, nodes: runningAsViewed(cluster.nodes, full) }, returning)
+      const awayView = viewOf(whileAway, self)
+      const settled = runningAsViewed(whileAway.nodes, awayView)
+      // It comes back, either empty or still holding its old work, flagged provisional (crash restart).
+      const original = cluster.nodes.find((node) => node.nodeId === returning) as NodeRecord
+      const comeback: NodeRecord = {
+        ...original,
+        version: { generation: 2, seq: 1 },
+        resources: stillRunsOldWork
+          ? (full.byNode.get(returning) ?? []).map((a) => ({ id: a.resourceId, phase: 'running' as const, specHash: a.specHash, restarts: 0, provisional: true }))
+          : [],
+      }
+      const back = viewOf({ ...cluster, nodes: [...settled.map((node) => ({ ...node, adjacencies: [...node.adjacencies, returning] })), comeback] }, self)
+      const elsewhereBack = back.assignments.filter((a) => a.nodeId !== returning).map((a) => a.resourceId)
+      expect(elsewhereBack).toEqual(awayView.assignments.map((a) => a.resourceId))
+    }), runs)
+  })
+
+  it('after a partition heals, duplicates are cut to `replicas`, keeping running ones, the same on every node', () => {
+    const ids = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5']
+    const web = service('web', { replicas: 2 })
+    const nodes = fullMesh(ids).map((node, i) => ({
+      ...node,
+      resources: i < 4 ? [{ id: `web@${node.nodeId}`, phase: 'running' as const, specHash: 'x', restarts: 0 }] : [],
+    }))
+    const views = ids.map((id) => computeView(dbOf([...nodes, policy(web)]), id))
+    const kept = views[0]?.assignments.map((a) => a.nodeId) ?? []
+    expect(kept).toHaveLength(2)
+    for (const nodeId of kept) expect(['n0', 'n1', 'n2', 'n3']).toContain(nodeId)
+    for (const view of views) expect(view.assignments).toEqual(views[0]?.assignments)
+  })
+})
+
+describe('explainable', () => {
+  it('names the chosen nodes and a reason for every other node', () => {
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {
+      const view = viewOf(cluster)
+      for (const spec of cluster.services) {
+        const explanation = view.explanations.get(spec.name)
+        expect(explanation).toBeDefined()
+        const candidates = explanation?.candidates ?? []
+        expect(candidates.map((c) => c.nodeId).sort()).toEqual([...cluster.ids].sort())
+        const chosen = candidates.filter((c) => c.chosen).map((c) => c.nodeId).sort()
+        const assigned = view.assignments.filter((a) => a.service === spec.name).map((a) => a.nodeId).sort()
+        expect(chosen).toEqual(assigned)
+        for (const candidate of candidates) {
+          expect(candidate.detail.length).toBeGreaterThan(0)
+          expect(candidate.detail).not.toBe('not reached')
+        }
+        const ranks = candidates.flatMap((c) => (c.rank === null ? [] : [c.rank]))
+        expect(ranks).toEqual(ranks.map((_, i) => i + 1))
+      }
+    }), runs)
+  })
+})
+
+describe('edges', () => {
+  it('an empty mesh: a node with no records places nothing and still has a view hash', () => {
+    const view = computeView(dbOf([]), 'lonely')
+    expect(view.component).toEqual(['lonely'])
+    expect(view.assignments).toEqual([])
+    expect(view.viewHash).toMatch(/^[0-9a-f]{16}$/)
+  })
+
+  it('more replicas than eligible nodes: places what it can and reports the shortfall', () => {
+    const view = computeView(dbOf([...fullMesh(['a', 'b']), policy(service('web', { replicas: 5 }))]), 'a')
+    expect(view.assignments.map((a) => a.nodeId)).toEqual(['a', 'b'])
+    expect(view.shortfalls).toEqual([{ service: 'web', wanted: 5, placed: 2 }])
+  })
+
+  it('every node drained: nothing placed, every node rejected as drained', () => {
+    const ids = ['a', 'b', 'c']
+    const records = [...fullMesh(ids), policy(service('web', { replicas: 2 })), ...ids.map((id) => policy({ kind: 'Node', name: id, drain: true }))]
+    const view = computeView(dbOf(records), 'a', { explain: ['web'] })
+    expect(view.assignments).toEqual([])
+    expect(view.explanations.get('web')?.candidates.map((c) => c.reason)).toEqual(['drained', 'drained', 'drained'])
+  })
+
+  it('equal hash scores: the smaller node id wins, in any arrival order', () => {
+    const seen = new Map<number, string>()
+    let pair: [string, string] | undefined
+    for (let i = 0; pair === undefined; i++) {
+      const id = `tie-${i}`
+      const earlier = seen.get(hash32(id))
+      if (earlier !== undefined) pair = [earlier, id]
+      seen.set(hash32(id), id)
+    }
+    const [first, second] = pair
+    const records = [...fullMesh([first, second]), policy(service('web'))]
+    const smaller = first < second ? first : second
+    expect(computeView(dbOf(records), first).assignments.map((a) => a.nodeId)).toEqual([smaller])
+    expect(computeView(dbOf([...records].reverse()), second).assignments.map((a) => a.nodeId)).toEqual([smaller])
+  })
+
+  it('uneven spread domains: a small value gets what it can hold, the rest go elsewhere', () => {
+    const ids = ['a1', 'b1', 'b2', 'b3', 'b4', 'b5']
+    const nodes = fullMesh(ids, (id) => ({ zone: id[0] as string }))
+    const spread = policy(service('web', { replicas: 4, spread: 'zone' }))
+    expect(computeView(dbOf([...nodes, spread]), 'a1', { explain: 'all' }).explanations.get('web')?.spreadQuotas).toEqual({ a: 1, b: 3 })
+    const fullA = nodes.map((node) => (node.nodeId === 'a1' ? { ...node, slots: 0 } : node))
+    const view = computeView(dbOf([...fullA, spread]), 'a1', { explain: 'all' })
+    expect(view.explanations.get('web')?.spreadQuotas).toEqual({ a: 0, b: 4 })
+    expect(view.assignments.every((a) => a.nodeId.startsWith('b'))).toBe(true)
+  })
+
+  it('a one-way link is no adjacency', () => {
+    const db = dbOf([nodeRecord('a', { adjacencies: ['b'] }), nodeRecord('b', { adjacencies: ['c'] }), nodeRecord('c', { adjacencies: ['b'] })])
+    expect([...componentOf(db, 'a')]).toEqual(['a'])
+    expect([...componentOf(db, 'b')].sort()).toEqual(['b', 'c'])
+  })
+
+  it('an unreachable node’s work is placed among the reachable ones', () => {
+    const nodes = fullMesh(['a', 'b', 'c']).map((node) => node.nodeId === 'c' ? node : { ...node, adjacencies: node.adjacencies.filter((id) => id !== 'c') })
+    const view = computeView(dbOf([...nodes, policy(service('web', { replicas: 3 }))]), 'a')
+    expect(view.component).toEqual(['a', 'b'])
+    expect(view.assignments.map((a) => a.nodeId)).toEqual(['a', 'b'])
+  })
+})
