@@ -108,9 +108,21 @@ interface PlacementNode {
   readonly running: ReadonlySet<string>
 }
 
+interface Eligibility {
+  readonly list: readonly number[]
+  /** 1 at the index of every eligible node. */
+  readonly member: Uint8Array
+  /** With `spread`: the eligible nodes grouped by the label's value, values sorted. */
+  readonly byValue: ReadonlyArray<{ readonly value: string, readonly members: readonly number[] }>
+}
+
 interface Context {
   readonly nodes: readonly PlacementNode[]
-  readonly eligibleBySelector: Map<string, number[]>
+  readonly eligibleBySelector: Map<string, Eligibility>
+  /** Scratch space, reused across services to spare the garbage collector. */
+  readonly incumbentMark: Uint8Array
+  readonly scratchKeys: Float64Array
+  readonly scratchIndices: Int32Array
 }
 
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
@@ -118,7 +130,13 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   const policies = activePolicies(db)
   const nodes = placementNodes(db, componentIds, policies.nodeSettings)
-  const context: Context = { nodes, eligibleBySelector: new Map() }
+  const context: Context = {
+    nodes,
+    eligibleBySelector: new Map(),
+    incumbentMark: new Uint8Array(nodes.length),
+    scratchKeys: new Float64Array(nodes.length),
+    scratchIndices: new Int32Array(nodes.length),
+  }
   const reserved = reserveIncumbents(context, policies.services)
 
   const assignments: Assignment[] = []
@@ -126,7 +144,7 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
   const shortfalls: Shortfall[] = []
   const explanations = new Map<string, ServiceExplanation>()
   const hasher = new Hasher64()
-  for (const node of nodes) hasher.update(`${node.id}|${canonicalJson(node.labels)}|${node.slots}|${node.drained}|${node.cordoned}`)
+  for (const node of nodes) hasher.update(`${node.id}|${canonicalLabels(node.labels)}|${node.slots}|${node.drained}|${node.cordoned}`)
   hasher.update(db.policyDigestHash())
 
   for (const service of policies.services) {
@@ -134,7 +152,7 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
     const recorder = explaining ? new Recorder(nodes.length) : undefined
     const chosen = placeService(context, service, reserved.get(service.name) ?? [], recorder)
     chosen.sort((a, b) => a - b)
-    const specHash = workloadHash(service.workload)
+    const specHash = specHashOf(service.workload)
     for (const index of chosen) {
       const node = nodes[index] as PlacementNode
       const assignment: Assignment = {
@@ -209,12 +227,23 @@ function incumbentServices (nodeId: NodeId, resources: readonly ResourceStatus[]
 
 /** Reserves capacity for every eligible incumbent, in service order, before any placement. */
 function reserveIncumbents (context: Context, services: readonly ServiceSpec[]): Map<string, number[]> {
+  const runningOn = new Map<string, number[]>()
+  for (const node of context.nodes) {
+    for (const name of node.running) {
+      let list = runningOn.get(name)
+      if (list === undefined) runningOn.set(name, list = [])
+      list.push(node.index)
+    }
+  }
   const reserved = new Map<string, number[]>()
   for (const service of services) {
+    const candidates = runningOn.get(service.name)
+    if (candidates === undefined) continue
+    const eligible = eligibleNodes(context, service).member
     const incumbents: number[] = []
-    for (const index of eligibleNodes(context, service)) {
+    for (const index of candidates) {
       const node = context.nodes[index] as PlacementNode
-      if (!node.running.has(service.name) || node.freeSlots < service.slots) continue
+      if (eligible[index] === 0 || node.freeSlots < service.slots) continue
       node.freeSlots -= service.slots
       incumbents.push(index)
     }
@@ -224,30 +253,61 @@ function reserveIncumbents (context: Context, services: readonly ServiceSpec[]):
 }
 
 function placeService (context: Context, service: ServiceSpec, incumbents: readonly number[], recorder?: Recorder): number[] {
-  for (const index of incumbents) (context.nodes[index] as PlacementNode).freeSlots += service.slots
-  const incumbentSet = new Set(incumbents)
-  const eligible = eligibleNodes(context, service)
+  for (const index of incumbents) {
+    (context.nodes[index] as PlacementNode).freeSlots += service.slots
+    context.incumbentMark[index] = 1
+  }
+  const eligible = eligibleNodes(context, service).list
   recorder?.noteIneligible(context, service, eligible)
   let chosen: number[]
-  if (service.replicas === 'all') chosen = placeOnEveryNode(context, service, eligible, incumbentSet, recorder)
-  else if (service.spread !== undefined) chosen = placeSpread(context, service, service.spread, service.replicas, eligible, incumbentSet, recorder)
-  else chosen = placeRanked(context, service, service.replicas, eligible, incumbentSet, 'ranked-lower', recorder)
+  if (service.replicas === 'all') chosen = placeOnEveryNode(context, service, eligible, recorder)
+  else if (service.spread !== undefined) chosen = placeSpread(context, service, service.spread, service.replicas, incumbents, recorder)
+  else chosen = placeRanked(context, service, service.replicas, eligible, incumbents, 'ranked-lower', recorder)
   for (const index of chosen) (context.nodes[index] as PlacementNode).freeSlots -= service.slots
+  for (const index of incumbents) context.incumbentMark[index] = 0
   return chosen
 }
 
 /** Indices of nodes that are not drained, match the selector, and carry the spread label. */
-function eligibleNodes (context: Context, service: ServiceSpec): number[] {
-  const cacheKey = canonicalJson(service.selector) + '\u0000' + (service.spread ?? '')
-  let eligible = context.eligibleBySelector.get(cacheKey)
-  if (eligible === undefined) {
-    eligible = []
+function eligibleNodes (context: Context, service: ServiceSpec): Eligibility {
+  const cacheKey = canonicalLabels(service.selector) + '\u0000' + (service.spread ?? '')
+  let eligibility = context.eligibleBySelector.get(cacheKey)
+  if (eligibility === undefined) {
+    const list: number[] = []
+    const member = new Uint8Array(context.nodes.length)
+    const groups = new Map<string, number[]>()
     for (const node of context.nodes) {
-      if (ineligibility(node, service) === undefined) eligible.push(node.index)
+      if (ineligibility(node, service) !== undefined) continue
+      list.push(node.index)
+      member[node.index] = 1
+      if (service.spread === undefined) continue
+      const value = node.labels[service.spread] as string
+      let members = groups.get(value)
+      if (members === undefined) groups.set(value, members = [])
+      members.push(node.index)
     }
-    context.eligibleBySelector.set(cacheKey, eligible)
+    const byValue = [...groups.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([value, members]) => ({ value, members }))
+    context.eligibleBySelector.set(cacheKey, eligibility = { list, member, byValue })
   }
-  return eligible
+  return eligibility
+}
+
+const specHashCache = new WeakMap<WorkloadSpec, string>()
+
+/** workloadHash, remembered per workload object: a policy's body is immutable once merged. */
+function specHashOf (workload: WorkloadSpec): string {
+  let hash = specHashCache.get(workload)
+  if (hash === undefined) specHashCache.set(workload, hash = workloadHash(workload))
+  return hash
+}
+
+const canonicalLabelsCache = new WeakMap<Labels, string>()
+
+/** canonicalJson of a labels object, remembered per object: records are immutable and reused. */
+function canonicalLabels (labels: Labels): string {
+  let text = canonicalLabelsCache.get(labels)
+  if (text === undefined) canonicalLabelsCache.set(labels, text = canonicalJson(labels))
+  return text
 }
 
 function ineligibility (node: PlacementNode, service: ServiceSpec): { reason: RejectedReason, detail: string } | undefined {
@@ -263,41 +323,48 @@ function ineligibility (node: PlacementNode, service: ServiceSpec): { reason: Re
   return undefined
 }
 
-function canTakeNew (node: PlacementNode, service: ServiceSpec): { reason: RejectedReason, detail: string } | undefined {
-  if (node.cordoned) return { reason: 'cordoned', detail: 'cordoned: no new work' }
-  if (node.freeSlots < service.slots) return { reason: 'no-capacity', detail: `needs ${service.slots} slot(s), ${node.freeSlots} of ${node.slots} free` }
+/** Why a node cannot take a new replica of the service, or undefined when it can. */
+function cannotTakeNew (node: PlacementNode, service: ServiceSpec): 'cordoned' | 'no-capacity' | undefined {
+  if (node.cordoned) return 'cordoned'
+  if (node.freeSlots < service.slots) return 'no-capacity'
   return undefined
 }
 
-function placeOnEveryNode (context: Context, service: ServiceSpec, eligible: readonly number[], incumbents: ReadonlySet<number>, recorder?: Recorder): number[] {
+function refusalDetail (reason: 'cordoned' | 'no-capacity', node: PlacementNode, service: ServiceSpec): string {
+  return reason === 'cordoned' ? 'cordoned: no new work' : `needs ${service.slots} slot(s), ${node.freeSlots} of ${node.slots} free`
+}
+
+function placeOnEveryNode (context: Context, service: ServiceSpec, eligible: readonly number[], recorder?: Recorder): number[] {
   const chosen: number[] = []
   for (const index of eligible) {
     const node = context.nodes[index] as PlacementNode
-    if (incumbents.has(index)) {
+    if (context.incumbentMark[index] === 1) {
       chosen.push(index)
       recorder?.choose(index, 'every-eligible-node', 'already runs here')
       continue
     }
-    const refusal = canTakeNew(node, service)
+    const refusal = cannotTakeNew(node, service)
     if (refusal === undefined) {
       chosen.push(index)
       recorder?.choose(index, 'every-eligible-node', 'eligible, with room')
     } else {
-      recorder?.reject(index, refusal.reason, refusal.detail)
+      recorder?.reject(index, refusal, refusalDetail(refusal, node, service))
     }
   }
   return chosen
 }
 
-/** Up to `wanted` of `candidates`: incumbents best-ranked first, then the best-ranked nodes with room. */
+/**
+ * Up to `wanted` of `candidates`: its incumbents (`incumbents`, all among `candidates`) best-ranked
+ * first, then the best-ranked other candidates that can take a new replica.
+ */
 function placeRanked (
-  context: Context, service: ServiceSpec, wanted: number, candidates: readonly number[], incumbents: ReadonlySet<number>,
+  context: Context, service: ServiceSpec, wanted: number, candidates: readonly number[], incumbents: readonly number[],
   surplusReason: RejectedReason, recorder?: Recorder,
 ): number[] {
   const serviceHash = hash32(service.name)
   const chosen: number[] = []
-  const keptIncumbents = candidates.filter((index) => incumbents.has(index))
-    .sort((a, b) => placementKey(context, b, serviceHash) - placementKey(context, a, serviceHash))
+  const keptIncumbents = [...incumbents].sort((a, b) => placementKey(context, b, serviceHash) - placementKey(context, a, serviceHash))
   for (const index of keptIncumbents) {
     if (chosen.length < wanted) {
       chosen.push(index)
@@ -307,44 +374,41 @@ function placeRanked (
     }
   }
   if (chosen.length >= wanted && recorder === undefined) return chosen
-  const others = candidates.filter((index) => !incumbents.has(index))
-  const keys = new Float64Array(others.length)
-  for (let i = 0; i < others.length; i++) keys[i] = placementKey(context, others[i] as number, serviceHash)
-  for (const position of descendingOrder(keys)) {
-    const index = others[position] as number
+  for (const index of descendingByKey(context, candidates, serviceHash)) {
+    if (context.incumbentMark[index] === 1) continue
     if (chosen.length >= wanted && recorder === undefined) break
-    const refusal = canTakeNew(context.nodes[index] as PlacementNode, service)
-    if (chosen.length >= wanted && refusal === undefined) {
+    const node = context.nodes[index] as PlacementNode
+    const refusal = cannotTakeNew(node, service)
+    if (refusal !== undefined) {
+      recorder?.reject(index, refusal, refusalDetail(refusal, node, service))
+    } else if (chosen.length >= wanted) {
       recorder?.reject(index, surplusReason, `eligible, but ${wanted} replica(s) went to better-ranked nodes`)
-    } else if (refusal === undefined) {
+    } else {
       chosen.push(index)
       recorder?.choose(index, 'ranked', 'best-ranked eligible node with room')
-    } else {
-      recorder?.reject(index, refusal.reason, refusal.detail)
     }
   }
   return chosen
 }
 
 function placeSpread (
-  context: Context, service: ServiceSpec, label: string, wanted: number, eligible: readonly number[],
-  incumbents: ReadonlySet<number>, recorder?: Recorder,
+  context: Context, service: ServiceSpec, label: string, wanted: number, incumbents: readonly number[], recorder?: Recorder,
 ): number[] {
-  const byValue = new Map<string, number[]>()
-  for (const index of eligible) {
-    const value = (context.nodes[index] as PlacementNode).labels[label] as string
-    let members = byValue.get(value)
-    if (members === undefined) byValue.set(value, members = [])
-    members.push(index)
-  }
-  const domains = [...byValue.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([value, members]) => ({
-    value,
-    members,
-    capacity: members.filter((index) => incumbents.has(index) || canTakeNew(context.nodes[index] as PlacementNode, service) === undefined).length,
-    incumbents: members.filter((index) => incumbents.has(index)).length,
-    score: pairScore(hash32(value), hash32(service.name)),
-    quota: 0,
-  }))
+  const serviceHash = hash32(service.name)
+  const domains = eligibleNodes(context, service).byValue.map(({ value, members }) => {
+    let capacity = 0
+    for (const index of members) {
+      if (context.incumbentMark[index] === 1 || cannotTakeNew(context.nodes[index] as PlacementNode, service) === undefined) capacity++
+    }
+    return {
+      value,
+      members,
+      capacity,
+      incumbents: incumbents.filter((index) => (context.nodes[index] as PlacementNode).labels[label] === value),
+      score: pairScore(hash32(value), serviceHash),
+      quota: 0,
+    }
+  })
   const totalCapacity = domains.reduce((sum, domain) => sum + domain.capacity, 0)
   for (let placed = 0; placed < Math.min(wanted, totalCapacity); placed++) {
     let best: typeof domains[number] | undefined
@@ -355,17 +419,17 @@ function placeSpread (
     if (best !== undefined) best.quota++
   }
   recorder?.noteQuotas(Object.fromEntries(domains.map((domain) => [domain.value, domain.quota])))
-  return domains.flatMap((domain) => placeRanked(context, service, domain.quota, domain.members, incumbents, 'spread-value-full', recorder))
+  return domains.flatMap((domain) => placeRanked(context, service, domain.quota, domain.members, domain.incumbents, 'spread-value-full', recorder))
 }
 
 /** Water-filling order: fewest replicas so far, then where replicas already run, then by score and value. */
 function fillsBefore (
-  a: { quota: number, incumbents: number, score: number, value: string },
-  b: { quota: number, incumbents: number, score: number, value: string },
+  a: { quota: number, incumbents: readonly number[], score: number, value: string },
+  b: { quota: number, incumbents: readonly number[], score: number, value: string },
 ): boolean {
   if (a.quota !== b.quota) return a.quota < b.quota
-  const aHolds = a.incumbents > a.quota
-  const bHolds = b.incumbents > b.quota
+  const aHolds = a.incumbents.length > a.quota
+  const bHolds = b.incumbents.length > b.quota
   if (aHolds !== bHolds) return aHolds
   if (a.score !== b.score) return a.score > b.score
   return a.value < b.value
@@ -377,22 +441,36 @@ function placementKey (context: Context, index: number, serviceHash: number): nu
   return pairScore(node.hash, serviceHash) * maxComponentNodes + (maxComponentNodes - 1 - index)
 }
 
-/** Positions of `keys` in descending order; a few selection passes first, since usually few are wanted. */
-function * descendingOrder (keys: Float64Array): Generator<number> {
-  const selectionPasses = Math.min(8, keys.length)
-  const taken = new Uint8Array(keys.length)
-  for (let pass = 0; pass < selectionPasses; pass++) {
-    let best = -1
-    for (let i = 0; i < keys.length; i++) {
-      if (taken[i] === 0 && (best < 0 || (keys[i] as number) > (keys[best] as number))) best = i
+/**
+ * `candidates` in descending rank for the service, lazily. Usually only the first few are wanted, so it
+ * first keeps the best `firstBatch` in one pass (a small insertion buffer), and sorts everything only
+ * if the caller reads past them (many nodes full or cordoned, or an explanation).
+ */
+function * descendingByKey (context: Context, candidates: readonly number[], serviceHash: number): Generator<number> {
+  const firstBatch = 8
+  const count = candidates.length
+  const keys = context.scratchKeys
+  const best = context.scratchIndices // positions into candidates, best first
+  let kept = 0
+  for (let position = 0; position < count; position++) {
+    const key = placementKey(context, candidates[position] as number, serviceHash)
+    keys[position] = key
+    if (kept === firstBatch && key <= (keys[best[kept - 1] as number] as number)) continue
+    let slot = kept < firstBatch ? kept++ : kept - 1
+    while (slot > 0 && (keys[best[slot - 1] as number] as number) < key) {
+      best[slot] = best[slot - 1] as number
+      slot--
     }
-    taken[best] = 1
-    yield best
+    best[slot] = position
   }
-  if (selectionPasses === keys.length) return
-  const rest: number[] = []
-  for (let i = 0; i < keys.length; i++) if (taken[i] === 0) rest.push(i)
-  rest.sort((a, b) => (keys[b] as number) - (keys[a] as number))
+  const firstBatchIndices: number[] = []
+  for (let i = 0; i < kept; i++) firstBatchIndices.push(candidates[best[i] as number] as number)
+  const floor = kept === 0 ? Infinity : keys[best[kept - 1] as number] as number
+  for (const index of firstBatchIndices) yield index
+  if (kept === count) return
+  // Past the first batch: rank the rest by key (recomputed: the scratch space may have been reused).
+  const rest = candidates.filter((index) => placementKey(context, index, serviceHash) < floor)
+    .sort((a, b) => placementKey(context, b, serviceHash) - placementKey(context, a, serviceHash))
   yield * rest
 }
 
@@ -428,7 +506,7 @@ class Recorder {
 
   explain (context: Context, service: ServiceSpec, placed: number): ServiceExplanation {
     const serviceHash = hash32(service.name)
-    const eligible = [...eligibleNodes(context, service)]
+    const eligible = [...eligibleNodes(context, service).list]
       .sort((a, b) => placementKey(context, b, serviceHash) - placementKey(context, a, serviceHash))
     const rankOf = new Map(eligible.map((index, position) => [index, position + 1]))
     const candidates = context.nodes.map((node): CandidateExplanation => {

@@ -44,6 +44,7 @@ export class RecordDB {
   private readonly entries = new Map<RecordKey, Entry>()
   /** Bumped on every change; lets callers cache what they derive from the database. */
   private changeCount = 0
+  private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
 
   get revision (): number {
     return this.changeCount
@@ -142,12 +143,14 @@ export class RecordDB {
 
   /** A short hash of every policy key and version held: equal on two nodes iff they hold the same policies. */
   policyDigestHash (): string {
+    if (this.policyDigestCache?.revision === this.changeCount) return this.policyDigestCache.hash
     const lines = this.policies()
       .map((policy) => `${recordKey(policy)}@${policy.version.hlc.wallMs}.${policy.version.hlc.counter}.${policy.version.signer}`)
       .sort(compareStrings)
     const hasher = new Hasher64()
     for (const line of lines) hasher.update(line)
-    return hasher.digestHex()
+    this.policyDigestCache = { revision: this.changeCount, hash: hasher.digestHex() }
+    return this.policyDigestCache.hash
   }
 
   /** Every record sorted by key: a value to compare two databases by. */
