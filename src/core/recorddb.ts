@@ -37,6 +37,8 @@ export interface AgingLimits {
 
 interface Entry {
   readonly record: ShoalRecord
+  /** The signed bytes the record arrived in, kept opaque here so that peers can be sent the original. */
+  readonly envelope: Uint8Array | undefined
   hash: string | undefined
 }
 
@@ -54,25 +56,30 @@ export class RecordDB {
     return this.entries.size
   }
 
-  merge (record: ShoalRecord): MergeOutcome {
+  merge (record: ShoalRecord, envelope?: Uint8Array): MergeOutcome {
     const key = recordKey(record)
     const existing = this.entries.get(key)
     if (existing === undefined) {
-      this.entries.set(key, { record, hash: undefined })
+      this.entries.set(key, { record, envelope, hash: undefined })
       this.changeCount++
       return 'added'
     }
     const order = compareRecords(record, existing.record)
     if (order === 0) return 'duplicate'
     if (order < 0) return 'stale'
-    this.entries.set(key, { record, hash: undefined })
+    this.entries.set(key, { record, envelope, hash: undefined })
     this.changeCount++
     return 'replaced'
   }
 
   /** Merges every record of `other` into this database. */
   mergeFrom (other: RecordDB): void {
-    for (const record of other.records()) this.merge(record)
+    for (const entry of other.entries.values()) this.merge(entry.record, entry.envelope)
+  }
+
+  /** The signed bytes a record arrived in, if it was merged with them. */
+  envelope (key: RecordKey): Uint8Array | undefined {
+    return this.entries.get(key)?.envelope
   }
 
   get (key: RecordKey): ShoalRecord | undefined {
@@ -119,6 +126,11 @@ export class RecordDB {
       digest.set(key, { version: entry.record.version, hash: entry.hash })
     }
     return digest
+  }
+
+  /** The keys of records a peer holding `peerDigest` lacks or holds in an older version. */
+  keysMissingFrom (peerDigest: Digest): RecordKey[] {
+    return this.recordsMissingFrom(peerDigest).map(recordKey)
   }
 
   /** The records a peer holding `peerDigest` lacks or holds in an older version. */

@@ -1,0 +1,170 @@
+// The wire form of records: canonical JSON inside a libp2p signed envelope (RFC 0002), one domain and
+// payload type per record kind.
+//
+// Why canonical JSON rather than protobuf: no code generation step, readable when debugging, and the
+// schema (zod) bounds every string, array and number on decode. Canonical means one encoding per value:
+// a payload that does not re-encode to the very same bytes is refused, so a record cannot be replayed
+// under a second byte form (and a second gossip message id).
+//
+// `openRecord` runs the first checks of the validation pipeline — size, decode, signature and domain,
+// and "the signer speaks for itself" — and never throws: every failure is a named reason.
+
+import { RecordEnvelope } from '@libp2p/peer-record'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import type { PrivateKey, Record as Libp2pRecord } from '@libp2p/interface'
+import { z } from 'zod'
+import { canonicalJson, type ShoalRecord } from '../core/index.ts'
+
+export const nodeRecordDomain = 'shoal-node-record'
+export const policyDomain = 'shoal-policy'
+const nodeRecordPayloadType = new TextEncoder().encode('/shoal/node-record/1')
+const policyPayloadType = new TextEncoder().encode('/shoal/policy/1')
+
+/** Bounds on decoded records: each names what it limits. */
+export const recordLimits = Object.freeze({
+  idCharsMax: 128,
+  nameCharsMax: 253,
+  labelsMax: 64,
+  labelCharsMax: 253,
+  addressesMax: 32,
+  addressCharsMax: 512,
+  adjacenciesMax: 1_024,
+  resourcesMax: 1_000,
+  errorCharsMax: 1_024,
+  replicasMax: 100_000,
+  slotsMax: 1_000_000,
+})
+
+const id = z.string().min(1).max(recordLimits.idCharsMax)
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes, starting and ending with a letter or digit')
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+const labels = z.record(z.string().min(1).max(recordLimits.labelCharsMax), z.string().max(recordLimits.labelCharsMax))
+  .refine((value) => Object.keys(value).length <= recordLimits.labelsMax, `at most ${recordLimits.labelsMax} labels`)
+
+const resourceStatus = z.strictObject({
+  id: z.string().min(1).max(recordLimits.nameCharsMax + recordLimits.idCharsMax + 1),
+  phase: z.enum(['starting', 'running', 'failed']),
+  specHash: z.string().max(64),
+  restarts: count,
+  lastError: z.string().max(recordLimits.errorCharsMax).optional(),
+  provisional: z.boolean().optional(),
+})
+
+export const nodeRecordSchema = z.strictObject({
+  kind: z.literal('node'),
+  nodeId: id,
+  version: z.strictObject({ generation: count, seq: count }),
+  originatedAtMs: count,
+  addresses: z.array(z.string().max(recordLimits.addressCharsMax)).max(recordLimits.addressesMax),
+  labels,
+  slots: z.number().int().nonnegative().max(recordLimits.slotsMax),
+  adjacencies: z.array(id).max(recordLimits.adjacenciesMax),
+  resources: z.array(resourceStatus).max(recordLimits.resourcesMax),
+  viewHash: z.string().max(64),
+  policyDigest: z.string().max(64),
+})
+
+export const workloadSchema = z.object({ kind: z.string().min(1).max(64) }).catchall(z.json())
+
+export const serviceSchema = z.strictObject({
+  kind: z.literal('Service'),
+  name,
+  replicas: z.union([z.number().int().nonnegative().max(recordLimits.replicasMax), z.literal('all')]),
+  selector: labels,
+  spread: z.string().min(1).max(recordLimits.labelCharsMax).optional(),
+  slots: z.number().int().positive().max(recordLimits.slotsMax),
+  workload: workloadSchema,
+})
+
+export const nodeSettingsSchema = z.strictObject({
+  kind: z.literal('Node'),
+  name: id,
+  drain: z.boolean().optional(),
+  cordon: z.boolean().optional(),
+  labels: labels.optional(),
+})
+
+export const policySpecSchema = z.discriminatedUnion('kind', [serviceSchema, nodeSettingsSchema])
+
+export const policyFragmentSchema = z.strictObject({
+  kind: z.literal('policy'),
+  policyKind: z.enum(['Service', 'Node']),
+  name: z.string().min(1).max(recordLimits.nameCharsMax),
+  version: z.strictObject({ hlc: z.strictObject({ wallMs: count, counter: count }), signer: id }),
+  body: policySpecSchema.nullable(),
+}).refine((fragment) => fragment.body === null || (fragment.body.kind === fragment.policyKind && fragment.body.name === fragment.name),
+  'body kind and name must match the fragment key')
+
+/** A zod error as one line that names the field. */
+export function describeSchemaError (error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (issue === undefined) return 'invalid'
+  const path = issue.path.length === 0 ? '(record)' : issue.path.join('.')
+  return `${path}: ${issue.message}`
+}
+
+class EnvelopePayload implements Libp2pRecord {
+  constructor (readonly domain: string, readonly codec: Uint8Array, private readonly bytes: Uint8Array) {}
+
+  marshal (): Uint8Array {
+    return this.bytes
+  }
+
+  equals (other: Libp2pRecord): boolean {
+    return other.domain === this.domain && Buffer.from(other.marshal()).equals(Buffer.from(this.bytes))
+  }
+}
+
+/** Signs a record with `key` and returns the envelope bytes that travel on the wire. */
+export async function sealRecord (record: ShoalRecord, key: PrivateKey): Promise<Uint8Array> {
+  const payload = new TextEncoder().encode(canonicalJson(record))
+  const envelope = record.kind === 'node'
+    ? new EnvelopePayload(nodeRecordDomain, nodeRecordPayloadType, payload)
+    : new EnvelopePayload(policyDomain, policyPayloadType, payload)
+  return (await RecordEnvelope.seal(envelope, key)).marshal()
+}
+
+export type OpenFailure =
+  | 'oversized' | 'malformed' | 'unknown-payload-type' | 'bad-signature' | 'schema' | 'not-canonical' | 'wrong-signer'
+
+export type OpenResult =
+  | { readonly ok: true, readonly record: ShoalRecord, readonly signerId: string }
+  | { readonly ok: false, readonly failure: OpenFailure, readonly detail: string }
+
+/** Size → decode → signature and domain → schema → canonical form → the signer speaks for itself. */
+export async function openRecord (bytes: Uint8Array, recordBytesMax: number): Promise<OpenResult> {
+  const fail = (failure: OpenFailure, detail: string): OpenResult => ({ ok: false, failure, detail })
+  if (bytes.byteLength > recordBytesMax) return fail('oversized', `${bytes.byteLength} bytes, limit ${recordBytesMax}`)
+  let envelope: RecordEnvelope
+  try {
+    envelope = RecordEnvelope.createFromProtobuf(bytes)
+  } catch (error) {
+    return fail('malformed', `not a signed envelope: ${(error as Error).message}`)
+  }
+  const isNode = sameBytes(envelope.payloadType, nodeRecordPayloadType)
+  if (!isNode && !sameBytes(envelope.payloadType, policyPayloadType)) return fail('unknown-payload-type', 'payload type is neither a node record nor a policy')
+  try {
+    if (!(await envelope.validate(isNode ? nodeRecordDomain : policyDomain))) return fail('bad-signature', 'signature does not verify for the domain')
+  } catch (error) {
+    return fail('bad-signature', (error as Error).message)
+  }
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(envelope.payload)
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return fail('malformed', 'payload is not JSON')
+  }
+  const parsed = (isNode ? nodeRecordSchema : policyFragmentSchema).safeParse(json)
+  if (!parsed.success) return fail('schema', describeSchemaError(parsed.error))
+  const record = parsed.data as ShoalRecord
+  if (canonicalJson(record) !== text) return fail('not-canonical', 'payload is not in canonical form')
+  const signerId = peerIdFromPublicKey(envelope.publicKey).toString()
+  const claimed = record.kind === 'node' ? record.nodeId : record.version.signer
+  if (claimed !== signerId) return fail('wrong-signer', `signed by ${signerId}, claims ${claimed}`)
+  return { ok: true, record, signerId }
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
+}

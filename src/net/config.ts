@@ -1,0 +1,80 @@
+// Network settings: one frozen defaults object, each field with its unit and why; a fast profile for
+// tests and the simulator; and a check of the relations between fields that names the field.
+
+export interface NetConfig {
+  /** Largest record envelope accepted, in bytes: gossip messages, sync frames and decode all stop here. */
+  readonly recordBytesMax: number
+  /** Records per digest-sync frame; a frame stays well under `syncFrameBytesMax`. */
+  readonly syncChunkRecords: number
+  /** Largest digest-sync frame, in bytes. */
+  readonly syncFrameBytesMax: number
+  /** Every read or write of a sync stream must finish within this, or the peer is dropped. */
+  readonly syncStepTimeoutMs: number
+  /** Digest sync with one random neighbour this often, to repair what gossip lost. */
+  readonly syncIntervalMs: number
+  /** Re-originate our record at most this often when its content changes (changes are coalesced). */
+  readonly originateMinIntervalMs: number
+  /** Re-originate our record at least this often even when nothing changed (ages out after maxAgeMs). */
+  readonly refreshIntervalMs: number
+  /** A record not refreshed for this long is dropped; must exceed refreshIntervalMs several times. */
+  readonly maxAgeMs: number
+  /** A tombstone is kept this long; a node cut off for longer must resync fully before it acts. */
+  readonly tombstoneRetentionMs: number
+  /** A policy timestamped further ahead of our clock than this is refused. */
+  readonly maxClockSkewMs: number
+  /** Keep at least this many connections; below it, dial known peers. */
+  readonly minNeighbours: number
+  /** Try one known but unconnected peer this often, so that a healed partition reconnects unprompted. */
+  readonly redialIntervalMs: number
+  /** Dial timeout, per attempt. */
+  readonly dialTimeoutMs: number
+  /** Ping every connection this often... */
+  readonly pingIntervalMs: number
+  /** ...and drop it when a ping takes longer than this: a hung peer is gone in about interval + timeout. */
+  readonly pingTimeoutMs: number
+  /** Gossipsub heartbeat; governs mesh repair and lazy gossip (IHAVE) pace. */
+  readonly gossipHeartbeatMs: number
+}
+
+export const defaultNetConfig: NetConfig = Object.freeze({
+  recordBytesMax: 64 * 1024, // a node with ~500 resources fits; a policy fragment is far smaller
+  syncChunkRecords: 64,
+  syncFrameBytesMax: 64 * (64 * 1024 + 64), // syncChunkRecords envelopes of recordBytesMax, plus framing
+  syncStepTimeoutMs: 5_000,
+  syncIntervalMs: 10_000,
+  originateMinIntervalMs: 100,
+  refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
+  maxAgeMs: 2 * 60 * 60_000, // four missed refreshes
+  tombstoneRetentionMs: 7 * 24 * 60 * 60_000,
+  maxClockSkewMs: 30_000,
+  minNeighbours: 6,
+  redialIntervalMs: 2_000,
+  dialTimeoutMs: 2_000,
+  pingIntervalMs: 1_000, // a hung peer is dropped after ~2 s (DESIGN.md §5)
+  pingTimeoutMs: 1_000,
+  gossipHeartbeatMs: 700,
+})
+
+/** For tests and the simulator: same protocol, shorter periods. */
+export const fastNetConfig: NetConfig = Object.freeze({
+  ...defaultNetConfig,
+  syncIntervalMs: 1_000,
+  originateMinIntervalMs: 20,
+  refreshIntervalMs: 60_000,
+  maxAgeMs: 10 * 60_000,
+  redialIntervalMs: 500,
+  dialTimeoutMs: 1_000,
+  syncStepTimeoutMs: 2_000,
+  gossipHeartbeatMs: 200,
+})
+
+export function validateNetConfig (config: NetConfig): string[] {
+  const problems: string[] = []
+  for (const [field, value] of Object.entries(config)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) problems.push(`${field} must be a positive number (got ${String(value)})`)
+  }
+  if (config.maxAgeMs < 2 * config.refreshIntervalMs) problems.push('maxAgeMs must be at least twice refreshIntervalMs, or live records age out')
+  if (config.syncFrameBytesMax < config.recordBytesMax) problems.push('syncFrameBytesMax must be at least recordBytesMax, or a record cannot be synced')
+  if (config.tombstoneRetentionMs < config.maxAgeMs) problems.push('tombstoneRetentionMs must be at least maxAgeMs')
+  return problems
+}
