@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import {
   RecordDB,
   type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus,
-  type ServiceSpec, type ShoalRecord, type TargetView,
+  type PolicySpec, type ServiceSpec, type ShoalRecord, type TargetView,
 } from '../src/core/index.ts'
 
 export function nodeRecord (nodeId: NodeId, fields: Partial<Omit<NodeRecord, 'kind' | 'nodeId'>> = {}): NodeRecord {
@@ -28,11 +28,11 @@ export function service (name: string, fields: Partial<Omit<ServiceSpec, 'kind' 
   return { kind: 'Service', name, replicas: 1, selector: {}, slots: 1, workload: { kind: 'memory', tag: name }, ...fields }
 }
 
-export function policy (body: ServiceSpec | NodeSettingsSpec, wallMs = 1_000, counter = 0, signer = 'operator'): PolicyFragment {
+export function policy (body: PolicySpec, wallMs = 1_000, counter = 0, signer = 'operator'): PolicyFragment {
   return { kind: 'policy', policyKind: body.kind, name: body.name, version: { hlc: { wallMs, counter }, signer }, body }
 }
 
-export function tombstone (policyKind: 'Service' | 'Node', name: string, wallMs: number, counter = 0, signer = 'operator'): PolicyFragment {
+export function tombstone (policyKind: PolicySpec['kind'], name: string, wallMs: number, counter = 0, signer = 'operator'): PolicyFragment {
   return { kind: 'policy', policyKind, name, version: { hlc: { wallMs, counter }, signer }, body: null }
 }
 

@@ -290,3 +290,15 @@ describe('edges', () => {
     expect(view.assignments.map((a) => a.nodeId)).toEqual(['a', 'b'])
   })
 })
+
+describe('admission', () => {
+  it('in operator mode only admitted nodes count, and the view is the same from each of them', () => {
+    const records = [...fullMesh(['a', 'b', 'c']), policy(service('web', { replicas: 3 })),
+      policy({ kind: 'Admission', name: 'a' }), policy({ kind: 'Admission', name: 'b' })]
+    const view = computeView(dbOf(records), 'a', { admission: 'operator' })
+    expect(view.component).toEqual(['a', 'b'])
+    expect(view.assignments.map((a) => a.nodeId)).toEqual(['a', 'b'])
+    expect(computeView(dbOf(records), 'b', { admission: 'operator' }).viewHash).toBe(view.viewHash)
+    expect(computeView(dbOf(records), 'a').component).toEqual(['a', 'b', 'c'])
+  })
+})

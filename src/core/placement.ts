@@ -27,7 +27,7 @@
 
 import { canonicalJson, compareStrings, Hasher64, hash32, pairScore } from './hash.ts'
 import type { RecordDB } from './recorddb.ts'
-import { componentOf } from './reachability.ts'
+import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   workloadHash,
   type Labels, type NodeId, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
@@ -90,6 +90,11 @@ export interface TargetView {
 export interface ViewOptions {
   /** Services to explain: their names, or 'all'. Explaining costs a full ranking, so it is opt-in. */
   readonly explain?: 'all' | readonly string[]
+  /**
+   * 'operator': only nodes with a live Admission fragment count (the cluster's setting, the same on
+   * every node). 'open' (the default): every node whose record is held counts.
+   */
+  readonly admission?: 'open' | 'operator'
 }
 
 /** The most nodes a component may hold: node indices are packed beside 32-bit scores in a double. */
@@ -126,7 +131,7 @@ interface Context {
 }
 
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
-  const componentIds = [...componentOf(db, self)].sort(compareStrings)
+  const componentIds = [...componentOf(options.admission === 'operator' ? admittedOnly(db) : db, self)].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   const policies = activePolicies(db)
   const nodes = placementNodes(db, componentIds, policies.nodeSettings)
@@ -171,6 +176,13 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
     hasher.update(`${service.name}:${specHash}:${chosen.join(',')}`)
   }
   return { self, component: componentIds, assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
+}
+
+/** A view of the database in which only admitted nodes have records. */
+export function admittedOnly (db: RecordDB): NodeRecordSource {
+  const admitted = new Set<NodeId>()
+  for (const policy of db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
+  return { nodeRecord: (nodeId) => (admitted.has(nodeId) ? db.nodeRecord(nodeId) : undefined) }
 }
 
 export function resourceIdOf (service: string, nodeId: NodeId): string {

@@ -95,7 +95,14 @@ export interface NodeSettingsSpec {
   readonly labels?: Labels
 }
 
-export type PolicySpec = ServiceSpec | NodeSettingsSpec
+/** An operator's word that a node may take part: its records count, and peers accept its connections. */
+export interface AdmissionSpec {
+  readonly kind: 'Admission'
+  /** The admitted node's id. */
+  readonly name: NodeId
+}
+
+export type PolicySpec = ServiceSpec | NodeSettingsSpec | AdmissionSpec
 export type PolicyKind = PolicySpec['kind']
 
 export interface PolicyFragment {

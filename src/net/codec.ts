@@ -84,11 +84,13 @@ export const nodeSettingsSchema = z.strictObject({
   labels: labels.optional(),
 })
 
-export const policySpecSchema = z.discriminatedUnion('kind', [serviceSchema, nodeSettingsSchema])
+export const admissionSchema = z.strictObject({ kind: z.literal('Admission'), name: id })
+
+export const policySpecSchema = z.discriminatedUnion('kind', [serviceSchema, nodeSettingsSchema, admissionSchema])
 
 export const policyFragmentSchema = z.strictObject({
   kind: z.literal('policy'),
-  policyKind: z.enum(['Service', 'Node']),
+  policyKind: z.enum(['Service', 'Node', 'Admission']),
   name: z.string().min(1).max(recordLimits.nameCharsMax),
   version: z.strictObject({ hlc: z.strictObject({ wallMs: count, counter: count }), signer: id }),
   body: policySpecSchema.nullable(),
