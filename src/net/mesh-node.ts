@@ -1,0 +1,533 @@
+// MeshNode: one Shoal node on the libp2p v2 stack. It holds the RecordDB and keeps it equal to every
+// reachable node's:
+// - gossip: one gossipsub topic per cluster carries signed records (StrictNoSign, message id = SHA-256
+//   of the data: our envelopes are already signed, and replay protection is ours, by version);
+// - digest sync: on every new connection (the dialler starts it) and periodically with a random
+//   neighbour; records it brings are re-published so they flood the rest of our side at once;
+// - adjacency: our own NodeRecord lists the peers we hold a connection with; it is re-originated on
+//   every change (coalesced) and refreshed periodically;
+// - staying connected: dial known peers while below `minNeighbours`, and probe one known peer outside
+//   our component per `redialIntervalMs`, so that a healed partition reconnects by itself;
+// - admission and partitions through the connection gater (gater.ts).
+//
+// Every record, from gossip or sync, goes through `ingest`: size → decode → signature and domain →
+// authorisation → version; it answers accept / ignore / reject and never throws.
+
+import { EventEmitter } from 'node:events'
+import { createHash } from 'node:crypto'
+import { gossipsub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
+import { createPeerScoreParams, createPeerScoreThresholds, createTopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { TopicValidatorResult, type Libp2p, type PrivateKey, type PubSub } from '@libp2p/interface'
+import { memory } from '@libp2p/memory'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import {
+  componentOf, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
+  type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
+} from '../core/index.ts'
+import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
+import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
+import { framedStream } from './framed-stream.ts'
+import { createGater } from './gater.ts'
+import { syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
+
+export interface MeshNodeInit {
+  readonly clusterName: string
+  /** This node's identity (Ed25519). */
+  readonly privateKey: PrivateKey
+  /** The private-network key, in the format `@libp2p/pnet`'s generateKey writes. */
+  readonly networkKey: Uint8Array
+  /** Peer ids of the operator keys trusted to sign policy. */
+  readonly operators: readonly string[]
+  /** 'operator': only nodes an operator admitted take part. 'open': every holder of the network key. */
+  readonly admission: 'operator' | 'open'
+  readonly transport: 'tcp' | 'memory'
+  readonly listen: readonly string[]
+  readonly bootstrap?: readonly string[]
+  readonly labels?: Labels
+  readonly slots?: number
+  /** Persisted counter bumped at every start (DESIGN.md §3). */
+  readonly generation: number
+  /** Signed records to start from (persisted ones, or admissions handed over by an operator). */
+  readonly seedRecords?: readonly Uint8Array[]
+  readonly config?: NetConfig
+  readonly now?: () => number
+}
+
+export type RefusalReason = OpenFailure | 'sender-not-admitted' | 'not-an-operator' | 'internal-error'
+export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender'
+
+export interface IngestResult {
+  readonly verdict: 'accept' | 'ignore' | 'reject'
+  readonly reason?: RefusalReason | IgnoreReason
+  readonly detail?: string
+}
+
+export interface MeshCounters {
+  gossipMessages: number
+  gossipBytes: number
+  accepted: number
+  ignored: Record<string, number>
+  rejected: Record<string, number>
+  gaterRefusals: Record<string, number>
+  originated: number
+  syncRuns: number
+  syncFailures: number
+  syncRecordsSent: number
+  syncRecordsReceived: number
+  peersDropped: number
+}
+
+export interface MeshNodeEvents {
+  'record:merged': [record: ShoalRecord]
+  'adjacency:changed': [adjacencies: readonly string[]]
+}
+
+export interface LocalState {
+  labels: Labels
+  slots: number
+  resources: readonly ResourceStatus[]
+  viewHash: string
+}
+
+export class MeshNode extends EventEmitter<MeshNodeEvents> {
+  readonly peerId: string
+  readonly db = new RecordDB()
+  readonly counters: MeshCounters = {
+    gossipMessages: 0, gossipBytes: 0, accepted: 0, ignored: {}, rejected: {}, gaterRefusals: {}, originated: 0,
+    syncRuns: 0, syncFailures: 0, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0,
+  }
+
+  readonly config: NetConfig
+  readonly topic: string
+  readonly syncProtocol: string
+  private readonly init: MeshNodeInit
+  private readonly now: () => number
+  private readonly operators: ReadonlySet<string>
+  private readonly blocked = new Set<string>()
+  /** Every address seen in records, by peer id: whom to redial. */
+  readonly peerBook = new Map<string, readonly string[]>()
+  private libp2p!: Libp2p<{ pubsub: PubSub<GossipsubEvents> }>
+  private local: LocalState
+  private lastVersion: NodeVersion
+  private lastOriginatedAtMs = 0
+  private originateTimer: NodeJS.Timeout | undefined
+  private originating: Promise<void> | undefined
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly syncing = new Set<string>()
+  private stopped = false
+  private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
+
+  private constructor (init: MeshNodeInit) {
+    super()
+    this.init = init
+    this.config = init.config ?? defaultNetConfig
+    const problems = validateNetConfig(this.config)
+    if (problems.length > 0) throw new Error(`invalid network config: ${problems.join('; ')}`)
+    this.now = init.now ?? Date.now
+    this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
+    this.operators = new Set(init.operators)
+    this.topic = `/shoal/${init.clusterName}/records/1`
+    this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
+    this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: [], viewHash: '' }
+    this.lastVersion = { generation: init.generation, seq: 0 }
+  }
+
+  static async create (init: MeshNodeInit): Promise<MeshNode> {
+    const node = new MeshNode(init)
+    await node.start()
+    return node
+  }
+
+  private async start (): Promise<void> {
+    for (const envelope of this.init.seedRecords ?? []) await this.ingest(envelope, this.peerId)
+    this.libp2p = await createLibp2p({
+      privateKey: this.init.privateKey,
+      addresses: { listen: [...this.init.listen] },
+      transports: [this.init.transport === 'tcp' ? tcp({ dialOpts: { noDelay: true }, listenOpts: { noDelay: true } }) : memory()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionProtector: preSharedKey({ psk: this.init.networkKey }),
+      connectionGater: createGater(this.admissionView(), this.blocked, (reason) => bump(this.counters.gaterRefusals, reason)),
+      connectionMonitor: {
+        pingInterval: this.config.pingIntervalMs,
+        pingTimeout: { minTimeout: this.config.pingTimeoutMs / 2, maxTimeout: this.config.pingTimeoutMs },
+      },
+      connectionManager: { dialTimeout: this.config.dialTimeoutMs },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: gossipsub(this.gossipOptions()),
+      },
+    })
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, async (peer, message) => {
+      this.counters.gossipMessages++
+      this.counters.gossipBytes += message.data.byteLength
+      const result = await this.ingest(message.data, peer.toString())
+      return result.verdict === 'accept' ? TopicValidatorResult.Accept : result.verdict === 'ignore' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+    })
+    pubsub.subscribe(this.topic)
+    await this.libp2p.handle(this.syncProtocol, ({ stream, connection }) => {
+      void this.respondToSync(stream, connection.remotePeer.toString())
+    }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    this.libp2p.addEventListener('connection:open', (event) => {
+      this.scheduleOriginate()
+      if (event.detail.direction === 'outbound') void this.syncWith(event.detail.remotePeer.toString())
+    })
+    this.libp2p.addEventListener('connection:close', () => this.scheduleOriginate())
+    this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
+    this.every(this.config.redialIntervalMs, () => this.redial())
+    this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
+    this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
+      this.db.dropExpired(this.now(), this.config)
+    })
+    await this.originate()
+    for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    for (const timer of this.timers) clearInterval(timer)
+    clearTimeout(this.originateTimer)
+    await this.libp2p.stop()
+  }
+
+  /** Our listen addresses, with /p2p/<peer id>, for others to dial. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map((address) => address.toString())
+  }
+
+  /** Peers we hold an open connection with, sorted: the adjacencies our record lists. */
+  connectedPeers (): string[] {
+    return [...new Set(this.libp2p.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()))].sort()
+  }
+
+  /** Nodes reachable from us over two-way adjacencies, ourselves included. */
+  component (): Set<string> {
+    return componentOf(this.db, this.peerId)
+  }
+
+  get localState (): Readonly<LocalState> {
+    return this.local
+  }
+
+  /** Changes what our record says about us; it is re-originated (coalesced). */
+  updateLocalState (change: Partial<LocalState>): void {
+    this.local = { ...this.local, ...change }
+    this.scheduleOriginate()
+  }
+
+  /** Validates and merges a signed record from `source` (a peer id, or our own for local input). */
+  async ingest (envelope: Uint8Array, source: string): Promise<IngestResult> {
+    try {
+      return await this.ingestUnsafe(envelope, source)
+    } catch (error) {
+      bump(this.counters.ignored, 'internal-error')
+      return { verdict: 'ignore', reason: 'internal-error', detail: (error as Error).message }
+    }
+  }
+
+  /** Validates, merges and floods a signed record made here (a policy an operator submitted). */
+  async publish (envelope: Uint8Array): Promise<IngestResult> {
+    const result = await this.ingest(envelope, this.peerId)
+    if (result.verdict === 'accept') await this.flood(envelope)
+    return result
+  }
+
+  /** Cuts us off from `peerIds`: existing connections are closed and new ones refused, both ways. */
+  async block (peerIds: Iterable<string>): Promise<void> {
+    const hangUps: Array<Promise<void>> = []
+    for (const id of peerIds) {
+      if (id === this.peerId) continue
+      this.blocked.add(id)
+      hangUps.push(this.libp2p.hangUp(peerIdFromString(id)).catch(() => {}))
+    }
+    await Promise.all(hangUps)
+  }
+
+  /** Lifts a cut; redial and digest sync repair the rest, unprompted. */
+  unblock (peerIds: Iterable<string>): void {
+    for (const id of peerIds) this.blocked.delete(id)
+  }
+
+  async dialAddress (address: string): Promise<boolean> {
+    try {
+      await this.libp2p.dial(multiaddr(address), { signal: AbortSignal.timeout(this.config.dialTimeoutMs) })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** Runs one digest sync with `peerId` as initiator; false when it failed (the peer is then dropped). */
+  async syncWith (peerId: string): Promise<boolean> {
+    if (this.syncing.has(peerId) || this.stopped) return true
+    this.syncing.add(peerId)
+    try {
+      const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), this.syncProtocol, {
+        signal: AbortSignal.timeout(this.config.syncStepTimeoutMs),
+      })
+      const outcome = await syncAsInitiator(this.framed(stream), this.db, this.ingestFromSync(peerId), this.syncLimits())
+      this.noteSync(outcome)
+      return true
+    } catch (error) {
+      await this.onSyncFailure(peerId, error as Error)
+      return false
+    } finally {
+      this.syncing.delete(peerId)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  private async ingestUnsafe (envelope: Uint8Array, source: string): Promise<IngestResult> {
+    if (source !== this.peerId) {
+      if (this.blocked.has(source)) return this.ignore('blocked-sender')
+      if (this.refuses(source)) return this.reject('sender-not-admitted', source)
+    }
+    const opened = await openRecord(envelope, this.config.recordBytesMax)
+    if (!opened.ok) return this.reject(opened.failure, opened.detail)
+    const record = opened.record
+    const nowMs = this.now()
+    if (record.kind === 'policy') {
+      if (!this.operators.has(opened.signerId)) return this.reject('not-an-operator', opened.signerId)
+      if (!isWithinClockSkew(record.version.hlc, nowMs, this.config.maxClockSkewMs)) return this.ignore('from-the-future')
+    } else if (this.refuses(record.nodeId) && record.nodeId !== this.peerId) {
+      // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
+      return this.ignore('node-not-admitted')
+    }
+    if (isExpired(record, nowMs, this.config)) return this.ignore('expired')
+    const outcome = this.db.merge(record, envelope)
+    if (outcome === 'stale' || outcome === 'duplicate') return this.ignore('stale')
+    this.counters.accepted++
+    this.afterMerge(record)
+    return { verdict: 'accept' }
+  }
+
+  private afterMerge (record: ShoalRecord): void {
+    if (record.kind === 'node') {
+      if (record.nodeId === this.peerId) {
+        // Our own record from before a restart, flooded back: jump past it.
+        if (record.version.generation !== this.lastVersion.generation || record.version.seq > this.lastVersion.seq) this.scheduleOriginate()
+      } else if (record.addresses.length > 0) {
+        this.peerBook.set(record.nodeId, record.addresses)
+      }
+    } else if (record.body?.kind === 'Admission' || record.body === null) {
+      this.admittedCache = undefined
+    }
+    this.emit('record:merged', record)
+  }
+
+  private ignore (reason: IgnoreReason | RefusalReason, detail?: string): IngestResult {
+    bump(this.counters.ignored, reason)
+    return { verdict: 'ignore', reason, ...(detail === undefined ? {} : { detail }) }
+  }
+
+  private reject (reason: RefusalReason, detail: string): IngestResult {
+    bump(this.counters.rejected, reason)
+    return { verdict: 'reject', reason, detail }
+  }
+
+  private admitted (): ReadonlySet<string> {
+    if (this.admittedCache?.revision !== this.db.revision) {
+      const admitted = new Set<string>()
+      for (const policy of this.db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
+      this.admittedCache = { revision: this.db.revision, admitted }
+    }
+    return this.admittedCache.admitted
+  }
+
+  /** True when admission is required and `peerId` is not admitted (or we know of no admission yet). */
+  private refuses (peerId: string): boolean {
+    return this.init.admission === 'operator' && !this.admitted().has(peerId)
+  }
+
+  private admissionView () {
+    return {
+      refusesInbound: (peerId: string) => this.refuses(peerId),
+      // A fresh node, knowing no admission yet, may still dial out to its bootstrap peers.
+      refusesOutbound: (peerId: string) => this.admitted().size > 0 && this.refuses(peerId),
+    }
+  }
+
+  private gossipOptions (): Parameters<typeof gossipsub>[0] {
+    const topicScore = createTopicScoreParams({
+      topicWeight: 1,
+      invalidMessageDeliveriesWeight: -1_000, // one invalid message takes a peer below the graylist
+      invalidMessageDeliveriesDecay: 0.5,
+      timeInMeshQuantum: 1_000,
+    })
+    return {
+      globalSignaturePolicy: 'StrictNoSign',
+      msgIdFn: (message) => createHash('sha256').update(message.data).digest(),
+      allowedTopics: [this.topic],
+      maxInboundDataLength: this.config.recordBytesMax + 1_024,
+      decodeRpcLimits: {
+        maxSubscriptions: 4, maxMessages: 512, maxIhaveMessageIDs: 5_000, maxIwantMessageIDs: 5_000,
+        maxIdontwantMessageIDs: 5_000, maxControlMessages: 1_000, maxPeerInfos: 0,
+      },
+      fallbackToFloodsub: false,
+      doPX: false,
+      emitSelf: false,
+      allowPublishToZeroTopicPeers: true,
+      ignoreDuplicatePublishError: true,
+      heartbeatInterval: this.config.gossipHeartbeatMs,
+      scoreParams: createPeerScoreParams({ topics: { [this.topic]: topicScore } }),
+      scoreThresholds: createPeerScoreThresholds({ gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 }),
+    }
+  }
+
+  private async flood (envelope: Uint8Array): Promise<void> {
+    if (this.stopped) return
+    try {
+      await this.libp2p.services.pubsub.publish(this.topic, envelope)
+    } catch {
+      // Nobody to send to yet: digest sync delivers it when a neighbour appears.
+    }
+  }
+
+  private scheduleOriginate (): void {
+    if (this.originateTimer !== undefined || this.stopped) return
+    const waitMs = Math.max(0, this.lastOriginatedAtMs + this.config.originateMinIntervalMs - this.now())
+    this.originateTimer = setTimeout(() => {
+      this.originateTimer = undefined
+      void this.originate()
+    }, waitMs)
+  }
+
+  private async originate (): Promise<void> {
+    if (this.stopped) return
+    if (this.originating !== undefined) {
+      await this.originating
+      this.scheduleOriginate()
+      return
+    }
+    this.originating = (async () => {
+      const adjacencies = this.connectedPeers()
+      const version = nextOwnVersion(this.lastVersion, this.db.nodeRecord(this.peerId)?.version)
+      const nowMs = this.now()
+      const record: NodeRecord = {
+        kind: 'node',
+        nodeId: this.peerId,
+        version,
+        originatedAtMs: nowMs,
+        addresses: this.libp2p.getMultiaddrs().map((address) => address.toString()),
+        labels: this.local.labels,
+        slots: this.local.slots,
+        adjacencies,
+        resources: this.local.resources,
+        viewHash: this.local.viewHash,
+        policyDigest: this.db.policyDigestHash(),
+      }
+      const envelope = await sealRecord(record, this.init.privateKey)
+      this.lastVersion = version
+      this.lastOriginatedAtMs = nowMs
+      this.counters.originated++
+      this.db.merge(record, envelope)
+      this.emit('record:merged', record)
+      this.emit('adjacency:changed', adjacencies)
+      await this.flood(envelope)
+    })()
+    try {
+      await this.originating
+    } finally {
+      this.originating = undefined
+    }
+  }
+
+  private framed (stream: Parameters<typeof framedStream>[0]) {
+    return framedStream(stream, { maxFrameBytes: this.config.syncFrameBytesMax, stepTimeoutMs: this.config.syncStepTimeoutMs })
+  }
+
+  private syncLimits () {
+    return { chunkEntries: this.config.syncChunkRecords * 16, digestEntriesMax: 1_000_000 }
+  }
+
+  private ingestFromSync (peerId: string) {
+    return async (envelope: Uint8Array) => {
+      const result = await this.ingest(envelope, peerId)
+      if (result.verdict === 'accept') void this.flood(envelope) // carry it to the rest of our side now
+      return result.verdict
+    }
+  }
+
+  private async respondToSync (stream: Parameters<typeof framedStream>[0], peerId: string): Promise<void> {
+    try {
+      const outcome = await syncAsResponder(this.framed(stream), this.db, this.ingestFromSync(peerId), this.syncLimits())
+      this.noteSync(outcome)
+    } catch (error) {
+      await this.onSyncFailure(peerId, error as Error)
+    }
+  }
+
+  private noteSync (outcome: SyncOutcome): void {
+    this.counters.syncRuns++
+    this.counters.syncRecordsSent += outcome.sent
+    this.counters.syncRecordsReceived += outcome.received
+  }
+
+  private async onSyncFailure (peerId: string, _error: Error): Promise<void> {
+    this.counters.syncFailures++
+    if (this.stopped) return
+    // A peer that broke the protocol or stopped answering is dropped; redial may bring it back later.
+    this.counters.peersDropped++
+    await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  private syncWithRandomNeighbour (): void {
+    const peers = this.connectedPeers()
+    const peer = peers[Math.floor(Math.random() * peers.length)]
+    if (peer !== undefined) void this.syncWith(peer)
+  }
+
+  /** Below minNeighbours: dial known peers. Otherwise probe one known peer outside our component. */
+  private redial (): void {
+    if (this.stopped) return
+    const connected = new Set(this.connectedPeers())
+    const component = this.component()
+    const known = [...this.peerBook.keys()].filter((id) => id !== this.peerId && !connected.has(id) && !this.blocked.has(id) && !this.refuses(id))
+    const outside = known.filter((id) => !component.has(id))
+    const wanted = Math.max(0, this.config.minNeighbours - connected.size)
+    const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.max(wanted, 1))
+    for (const id of targets) void this.dialKnown(id)
+    if (connected.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
+  }
+
+  private async dialKnown (peerId: string): Promise<void> {
+    const addresses: Multiaddr[] = (this.peerBook.get(peerId) ?? []).map((address) => multiaddr(address))
+    if (addresses.length === 0) return
+    try {
+      await this.libp2p.dial(addresses, { signal: AbortSignal.timeout(this.config.dialTimeoutMs) })
+    } catch {
+      // Unreachable for now; tried again next round.
+    }
+  }
+
+  private every (intervalMs: number, task: () => void): void {
+    const timer = setInterval(task, intervalMs)
+    timer.unref()
+    this.timers.push(timer)
+  }
+}
+
+function bump (counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1
+}
+
+function shuffle<T> (items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const swap = items[i] as T
+    items[i] = items[j] as T
+    items[j] = swap
+  }
+  return items
+}

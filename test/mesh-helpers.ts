@@ -1,0 +1,86 @@
+// Starting in-process meshes of real libp2p nodes for the network tests.
+
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { generateKey } from '@libp2p/pnet'
+import { MeshNode, OperatorSigner, fastNetConfig, type MeshNodeInit, type NetConfig } from '../src/net/index.ts'
+
+export interface TestMesh {
+  readonly nodes: MeshNode[]
+  readonly operator: OperatorSigner
+  readonly networkKey: Uint8Array
+  readonly clusterName: string
+  readonly keys: PrivateKey[]
+  stop(): Promise<void>
+}
+
+export function newNetworkKey (): Uint8Array {
+  const key = new Uint8Array(95)
+  generateKey(key)
+  return key
+}
+
+let meshCounter = 0
+
+export async function startMesh (count: number, options: {
+  transport?: 'tcp' | 'memory'
+  admission?: 'operator' | 'open'
+  config?: NetConfig
+  labels?: (index: number) => Record<string, string>
+  /** How many nodes each node is given as bootstrap peers (the first ones). */
+  bootstrapCount?: number
+} = {}): Promise<TestMesh> {
+  const transport = options.transport ?? 'memory'
+  const clusterName = `test-${process.pid}-${meshCounter++}`
+  const networkKey = newNetworkKey()
+  const operator = new OperatorSigner(await generateKeyPair('Ed25519'))
+  const keys = await Promise.all(Array.from({ length: count }, async () => await generateKeyPair('Ed25519')))
+  const admissions = await Promise.all(keys.map(async (key) => {
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    return (await operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })).envelope
+  }))
+  const nodes: MeshNode[] = []
+  const bootstrap: string[] = []
+  for (let i = 0; i < count; i++) {
+    const init: MeshNodeInit = {
+      clusterName,
+      privateKey: keys[i] as PrivateKey,
+      networkKey,
+      operators: [operator.operatorId],
+      admission: options.admission ?? 'operator',
+      transport,
+      listen: [transport === 'tcp' ? '/ip4/127.0.0.1/tcp/0' : `/memory/${clusterName}-${i}`],
+      bootstrap: bootstrap.slice(0, options.bootstrapCount ?? 3),
+      labels: options.labels?.(i) ?? { zone: `zone-${i % 3}` },
+      slots: 10,
+      generation: 1,
+      seedRecords: admissions,
+      config: options.config ?? fastNetConfig,
+    }
+    const node = await MeshNode.create(init)
+    nodes.push(node)
+    bootstrap.push(...node.addresses())
+  }
+  return {
+    nodes, operator, networkKey, clusterName, keys,
+    async stop () {
+      await Promise.all(nodes.map(async (node) => await node.stop().catch(() => {})))
+    },
+  }
+}
+
+/** Polls `condition` every `pollMs` until it holds; throws with `what` after `timeoutMs`. Returns the time it took. */
+export async function waitFor (what: string, condition: () => boolean, timeoutMs: number, pollMs = 20): Promise<number> {
+  const start = performance.now()
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+  return performance.now() - start
+}
+
+/** True when every node's RecordDB holds the same records. */
+export function sameDatabases (nodes: readonly MeshNode[]): boolean {
+  const first = JSON.stringify(nodes[0]?.db.snapshot())
+  return nodes.every((node) => JSON.stringify(node.db.snapshot()) === first)
+}
