@@ -30,8 +30,13 @@ export interface NetConfig {
   readonly dialTimeoutMs: number
   /** Ping every connection this often... */
   readonly pingIntervalMs: number
-  /** ...and drop it when a ping takes longer than this: a hung peer is gone in about interval + timeout. */
-  readonly pingTimeoutMs: number
+  /**
+   * ...and drop it when a ping takes longer than the adaptive timeout, which stays between these two.
+   * The floor is what keeps a short stall (a GC pause, 500 ms of CPU starvation) from dropping a live
+   * peer; the ceiling bounds how long a hung peer stays: about pingIntervalMs + pingTimeoutMaxMs.
+   */
+  readonly pingTimeoutMinMs: number
+  readonly pingTimeoutMaxMs: number
   /** Gossipsub heartbeat; governs mesh repair and lazy gossip (IHAVE) pace. */
   readonly gossipHeartbeatMs: number
 }
@@ -50,8 +55,9 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   minNeighbours: 6,
   redialIntervalMs: 2_000,
   dialTimeoutMs: 2_000,
-  pingIntervalMs: 1_000, // a hung peer is dropped after ~2 s (DESIGN.md §5)
-  pingTimeoutMs: 1_000,
+  pingIntervalMs: 1_000, // a hung peer is dropped after ~2–3 s (DESIGN.md §5)
+  pingTimeoutMinMs: 1_000,
+  pingTimeoutMaxMs: 2_000,
   gossipHeartbeatMs: 700,
 })
 
@@ -75,6 +81,7 @@ export function validateNetConfig (config: NetConfig): string[] {
   }
   if (config.maxAgeMs < 2 * config.refreshIntervalMs) problems.push('maxAgeMs must be at least twice refreshIntervalMs, or live records age out')
   if (config.syncFrameBytesMax < config.recordBytesMax) problems.push('syncFrameBytesMax must be at least recordBytesMax, or a record cannot be synced')
+  if (config.pingTimeoutMaxMs < config.pingTimeoutMinMs) problems.push('pingTimeoutMaxMs must be at least pingTimeoutMinMs')
   if (config.tombstoneRetentionMs < config.maxAgeMs) problems.push('tombstoneRetentionMs must be at least maxAgeMs')
   return problems
 }

@@ -112,6 +112,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly now: () => number
   private readonly operators: ReadonlySet<string>
   private readonly blocked = new Set<string>()
+  /** Peer ids named in the bootstrap addresses the operator gave us. */
+  private readonly bootstrapPeers: ReadonlySet<string>
   /** Every address seen in records, by peer id: whom to redial. */
   readonly peerBook = new Map<string, readonly string[]>()
   private libp2p!: Libp2p<{ pubsub: PubSub<GossipsubEvents> }>
@@ -138,6 +140,10 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
+    this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
+      const peerId = multiaddr(address).getPeerId()
+      return peerId === null ? [] : [peerId]
+    }))
   }
 
   static async create (init: MeshNodeInit): Promise<MeshNode> {
@@ -158,7 +164,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       connectionGater: createGater(this.admissionView(), this.blocked, (reason) => bump(this.counters.gaterRefusals, reason)),
       connectionMonitor: {
         pingInterval: this.config.pingIntervalMs,
-        pingTimeout: { minTimeout: this.config.pingTimeoutMs / 2, maxTimeout: this.config.pingTimeoutMs },
+        pingTimeout: { minTimeout: this.config.pingTimeoutMinMs, maxTimeout: this.config.pingTimeoutMaxMs },
       },
       connectionManager: { dialTimeout: this.config.dialTimeoutMs },
       services: {
@@ -240,6 +246,14 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     const result = await this.ingest(envelope, this.peerId)
     if (result.verdict === 'accept') await this.flood(envelope)
     return result
+  }
+
+  /**
+   * Fault injection, for tests and the simulator: floods `bytes` on the records topic without
+   * validating them, as a buggy or hostile node would.
+   */
+  async floodUnchecked (bytes: Uint8Array): Promise<void> {
+    await this.flood(bytes)
   }
 
   /** Cuts us off from `peerIds`: existing connections are closed and new ones refused, both ways. */
@@ -345,16 +359,23 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return this.admittedCache.admitted
   }
 
-  /** True when admission is required and `peerId` is not admitted (or we know of no admission yet). */
+  /**
+   * True when admission is required and `peerId` is not admitted. A node that knows no other node's
+   * admission yet (a fresh node) trusts the bootstrap peers its operator named, and only them: from
+   * them it learns who is admitted, and from then on the plain rule applies.
+   */
   private refuses (peerId: string): boolean {
-    return this.init.admission === 'operator' && !this.admitted().has(peerId)
+    if (this.init.admission === 'open') return false
+    const admitted = this.admitted()
+    if (admitted.has(peerId)) return false
+    const knowsOthers = admitted.size > (admitted.has(this.peerId) ? 1 : 0)
+    return knowsOthers || !this.bootstrapPeers.has(peerId)
   }
 
   private admissionView () {
     return {
       refusesInbound: (peerId: string) => this.refuses(peerId),
-      // A fresh node, knowing no admission yet, may still dial out to its bootstrap peers.
-      refusesOutbound: (peerId: string) => this.admitted().size > 0 && this.refuses(peerId),
+      refusesOutbound: (peerId: string) => this.refuses(peerId),
     }
   }
 

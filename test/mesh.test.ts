@@ -1,0 +1,191 @@
+// The mesh with real libp2p nodes in one process: propagation, partitions and healing, liveness of
+// stopped and hung nodes, and refusal of bad input while every node keeps working.
+
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { afterEach, describe, expect, it } from 'vitest'
+import { computeView, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
+import { MeshNode, OperatorSigner, fastNetConfig, sealRecord } from '../src/net/index.ts'
+import { newNetworkKey, sameDatabases, startMesh, waitFor, type TestMesh } from './mesh-helpers.ts'
+
+const web = (replicas: number): ServiceSpec => ({ kind: 'Service', name: 'web', replicas, selector: {}, slots: 1, workload: { kind: 'memory' } })
+const viewHashes = (mesh: TestMesh): Set<string> => new Set(mesh.nodes.map((node) => computeView(node.db, node.peerId, { admission: 'operator' }).viewHash))
+
+let mesh: TestMesh | undefined
+afterEach(async () => {
+  await mesh?.stop()
+  mesh = undefined
+})
+
+describe('mesh over TCP loopback', () => {
+  it('a policy published at one node reaches every RecordDB, and every node computes the same view', async () => {
+    mesh = await startMesh(10, { transport: 'tcp' })
+    const all = mesh.nodes
+    await waitFor('one component of 10', () => all.every((node) => node.component().size === 10), 15_000)
+    const { envelope } = await mesh.operator.sign(web(3))
+    expect((await all[3]?.publish(envelope))?.verdict).toBe('accept')
+    await waitFor('the policy everywhere', () => all.every((node) => node.db.get('policy:Service/web') !== undefined), 5_000, 5)
+    await waitFor('equal databases', () => sameDatabases(all), 10_000)
+    expect(viewHashes(mesh).size).toBe(1)
+    const view = computeView(all[0]!.db, all[0]!.peerId, { admission: 'operator' })
+    expect(view.assignments).toHaveLength(3)
+  })
+})
+
+describe('partitions', () => {
+  it('a 5|5 split longer than the gossip cache, policy changed on both sides, heals to one database with the newer policy', async () => {
+    mesh = await startMesh(10, { transport: 'memory' })
+    const all = mesh.nodes
+    const left = all.slice(0, 5)
+    const right = all.slice(5)
+    await waitFor('one component of 10', () => all.every((node) => node.component().size === 10), 15_000)
+    await mesh.operator.sign(web(1)).then(async ({ envelope }) => await all[0]!.publish(envelope))
+    await waitFor('first policy everywhere', () => all.every((node) => node.db.get('policy:Service/web') !== undefined), 5_000)
+
+    await Promise.all(left.map(async (node) => await node.block(right.map((other) => other.peerId))))
+    await Promise.all(right.map(async (node) => await node.block(left.map((other) => other.peerId))))
+    await waitFor('two components of 5', () => all.every((node) => node.component().size === 5), 10_000)
+
+    const older = await mesh.operator.sign(web(2)) // signed first: the older version
+    const newer = await mesh.operator.sign(web(4))
+    const leftOnly = await mesh.operator.sign({ ...web(1), name: 'left-only' })
+    await left[0]!.publish(newer.envelope)
+    await left[1]!.publish(leftOnly.envelope)
+    await right[0]!.publish(older.envelope)
+    await new Promise((resolve) => setTimeout(resolve, 6_000)) // far beyond gossipsub's message cache
+    expect(right.every((node) => node.db.get('policy:Service/left-only') === undefined)).toBe(true)
+
+    for (const node of all) node.unblock(all.map((other) => other.peerId)) // the network returns, unannounced
+    const healMs = await waitFor('equal databases after heal', () => sameDatabases(all) && all.every((node) => node.component().size === 10), 20_000)
+    for (const node of all) {
+      expect(node.db.get('policy:Service/web')).toEqual(newer.fragment)
+      expect(node.db.get('policy:Service/left-only')).toEqual(leftOnly.fragment)
+    }
+    expect(viewHashes(mesh).size).toBe(1)
+    console.log(`5|5 split healed in ${healMs.toFixed(0)} ms`)
+  })
+})
+
+describe('liveness', () => {
+  it('a stopped node becomes unreachable for everyone', async () => {
+    mesh = await startMesh(6, { transport: 'tcp' })
+    const [gone, ...rest] = mesh.nodes as [MeshNode, ...MeshNode[]]
+    await waitFor('one component of 6', () => mesh!.nodes.every((node) => node.component().size === 6), 15_000)
+    await gone.stop()
+    const tookMs = await waitFor('everyone sees it gone', () => rest.every((node) => !node.component().has(gone.peerId)), 10_000, 5)
+    console.log(`stopped node unreachable for all in ${tookMs.toFixed(0)} ms`)
+  })
+
+  it('a hung node (alive socket, no answers) becomes unreachable for everyone', async () => {
+    mesh = await startMesh(4, { transport: 'tcp' })
+    const key = await generateKeyPair('Ed25519')
+    const admission = await mesh.operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })
+    for (const node of mesh.nodes) await node.publish(admission.envelope)
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/mesh-child.ts', JSON.stringify({
+      clusterName: mesh.clusterName,
+      privateKeyHex: Buffer.from(privateKeyToProtobuf(key)).toString('hex'),
+      networkKeyHex: Buffer.from(mesh.networkKey).toString('hex'),
+      operators: [mesh.operator.operatorId],
+      bootstrap: mesh.nodes.flatMap((node) => node.addresses()),
+      seedRecordsHex: [Buffer.from(admission.envelope).toString('hex')],
+    })], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
+      const hung = JSON.parse(line) as { peerId: string }
+      await waitFor('the child joins', () => mesh!.nodes.every((node) => node.component().has(hung.peerId)), 15_000)
+      child.kill('SIGSTOP')
+      const tookMs = await waitFor('everyone sees it gone', () => mesh!.nodes.every((node) => !node.component().has(hung.peerId)), 10_000, 5)
+      console.log(`hung node unreachable for all in ${tookMs.toFixed(0)} ms`)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
+
+describe('bad input is refused and counted, and every node keeps working', () => {
+  it('forged, unauthorised, replayed, garbage and oversized records', async () => {
+    mesh = await startMesh(4, { transport: 'memory' })
+    const [victim, liar] = mesh.nodes as [MeshNode, MeshNode, ...MeshNode[]]
+    await waitFor('one component of 4', () => mesh!.nodes.every((node) => node.component().size === 4), 15_000)
+
+    // A node record that claims to be the victim's, signed by another node's key.
+    const victimRecord = victim.db.nodeRecord(victim.peerId) as NodeRecord
+    const forged: NodeRecord = { ...victimRecord, version: { generation: 99, seq: 1 }, slots: 0 }
+    const forgedEnvelope = await sealRecord(forged, mesh.keys[1]!)
+    expect(await victim.ingest(forgedEnvelope, liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'wrong-signer' })
+
+    // A policy signed by a key that is not an operator's.
+    const impostor = new OperatorSigner(await generateKeyPair('Ed25519'))
+    const fakePolicy = await impostor.sign(web(9))
+    expect(await victim.ingest(fakePolicy.envelope, liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'not-an-operator' })
+
+    // A replayed old record: the liar's first record, after it has originated newer ones.
+    const replay = liar.db.envelope(`node:${liar.peerId}`) as Uint8Array
+    liar.updateLocalState({ labels: { zone: 'moved' } })
+    await waitFor('the newer record arrives', () => victim.db.nodeRecord(liar.peerId)?.labels.zone === 'moved', 5_000)
+    expect(await victim.ingest(replay, liar.peerId)).toMatchObject({ verdict: 'ignore', reason: 'stale' })
+
+    expect(await victim.ingest(new Uint8Array([0xde, 0xad, 0xbe, 0xef]), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed' })
+    expect(await victim.ingest(new Uint8Array(fastNetConfig.recordBytesMax + 1), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'oversized' })
+
+    // The same bad messages through real gossip: each neighbour's validator refuses and counts them.
+    const rejectedBefore = sum(mesh.nodes.slice(2).map((node) => total(node.counters.rejected)))
+    await liar.floodUnchecked(forgedEnvelope)
+    await liar.floodUnchecked(fakePolicy.envelope)
+    await liar.floodUnchecked(new Uint8Array([1, 2, 3, 4, 5, 6]))
+    await waitFor('neighbours count the rejections', () => sum(mesh!.nodes.slice(2).map((node) => total(node.counters.rejected))) >= rejectedBefore + 3, 5_000)
+    for (const node of mesh.nodes) {
+      expect(node.db.nodeRecord(victim.peerId)?.slots).toBe(victimRecord.slots)
+      expect(node.db.get('policy:Service/web')).toBeUndefined()
+    }
+
+    // Everyone still works: a real policy still reaches every node.
+    const { envelope } = await mesh.operator.sign(web(2))
+    await mesh.nodes[3]!.publish(envelope)
+    await waitFor('a good policy still spreads', () => mesh!.nodes.every((node) => node.db.get('policy:Service/web') !== undefined), 5_000)
+  })
+
+  it('a peer without the cluster key cannot connect, and a non-admitted peer with the key cannot join', async () => {
+    mesh = await startMesh(3, { transport: 'tcp' })
+    const target = mesh.nodes[0]!
+    await waitFor('one component of 3', () => mesh!.nodes.every((node) => node.component().size === 3), 15_000)
+    const outsider = await MeshNode.create({
+      clusterName: mesh.clusterName, privateKey: await generateKeyPair('Ed25519'), networkKey: newNetworkKey(),
+      operators: [mesh.operator.operatorId], admission: 'open', transport: 'tcp', listen: ['/ip4/127.0.0.1/tcp/0'], generation: 1, config: fastNetConfig,
+    })
+    const stranger = await MeshNode.create({
+      clusterName: mesh.clusterName, privateKey: await generateKeyPair('Ed25519'), networkKey: mesh.networkKey,
+      operators: [mesh.operator.operatorId], admission: 'open', transport: 'tcp', listen: ['/ip4/127.0.0.1/tcp/0'], generation: 1, config: fastNetConfig,
+    })
+    try {
+      // Without the key, the private-network handshake fails before Noise: the dial itself fails.
+      expect(await outsider.dialAddress(target.addresses()[0]!)).toBe(false)
+      // With the key, the dialler may see its side of the connection open for a moment; the target's
+      // gater refuses it once Noise has authenticated the peer, and the connection is torn down.
+      await stranger.dialAddress(target.addresses()[0]!)
+      await waitFor('the target refuses the stranger', () => (target.counters.gaterRefusals['not-admitted'] ?? 0) > 0, 5_000)
+      await waitFor('the stranger is left alone', () => stranger.connectedPeers().length === 0, 5_000)
+      expect(target.connectedPeers()).not.toContain(stranger.peerId)
+      expect(target.connectedPeers()).not.toContain(outsider.peerId)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      for (const node of mesh.nodes) {
+        expect(node.db.nodeRecord(stranger.peerId)).toBeUndefined()
+        expect(node.component().size).toBe(3)
+      }
+    } finally {
+      await outsider.stop()
+      await stranger.stop()
+    }
+  })
+})
+
+function total (counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0)
+}
+
+function sum (values: number[]): number {
+  return values.reduce((a, b) => a + b, 0)
+}
