@@ -9,7 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { computeView, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
 import { MeshNode, OperatorSigner, fastNetConfig, sealRecord } from '../src/net/index.ts'
-import { newNetworkKey, sameDatabases, startMesh, waitFor, type TestMesh } from './mesh-helpers.ts'
+import { newNetworkKey, sameDatabases, startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
 
 const web = (replicas: number): ServiceSpec => ({ kind: 'Service', name: 'web', replicas, selector: {}, slots: 1, workload: { kind: 'memory' } })
 const viewHashes = (mesh: TestMesh): Set<string> => new Set(mesh.nodes.map((node) => computeView(node.db, node.peerId, { admission: 'operator' }).viewHash))
@@ -32,6 +32,17 @@ describe('mesh over TCP loopback', () => {
     expect(viewHashes(mesh).size).toBe(1)
     const view = computeView(all[0]!.db, all[0]!.peerId, { admission: 'operator' })
     expect(view.assignments).toHaveLength(3)
+  })
+})
+
+describe('peer scoring', () => {
+  it('no honest peer scores below zero after a quiet spell, with more than 10 nodes on one IP', async () => {
+    mesh = await startMesh(12, { transport: 'tcp' })
+    await waitFor('one component of 12', () => mesh!.nodes.every((node) => node.component().size === 12), 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 7_000)) // past the 5 s activation of mesh-delivery scoring
+    const scores = mesh.nodes.flatMap((node) => [...node.peerScores().values()])
+    expect(scores.length).toBeGreaterThan(0)
+    expect(Math.min(...scores)).toBeGreaterThanOrEqual(0)
   })
 })
 

@@ -36,7 +36,7 @@ import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
-import { syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
+import { SyncProtocolError, syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
 
 export interface MeshNodeInit {
   readonly clusterName: string
@@ -59,6 +59,11 @@ export interface MeshNodeInit {
   readonly seedRecords?: readonly Uint8Array[]
   readonly config?: NetConfig
   readonly now?: () => number
+  /**
+   * Also join a probe topic that carries raw broadcasts with no validation: the floor that record
+   * propagation is measured against (scripts/bench-mesh.ts). Off by default.
+   */
+  readonly probeTopic?: boolean
 }
 
 export type RefusalReason = OpenFailure | 'sender-not-admitted' | 'not-an-operator' | 'internal-error'
@@ -80,13 +85,18 @@ export interface MeshCounters {
   originated: number
   syncRuns: number
   syncFailures: number
+  /** Sync failures by error name (SyncProtocolError, StreamTimeoutError, …). */
+  syncFailureReasons: Record<string, number>
   syncRecordsSent: number
   syncRecordsReceived: number
   peersDropped: number
+  connectionsOpened: number
+  connectionsClosed: number
 }
 
 export interface MeshNodeEvents {
   'record:merged': [record: ShoalRecord]
+  'probe:message': [data: Uint8Array]
   'adjacency:changed': [adjacencies: readonly string[]]
 }
 
@@ -102,12 +112,13 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   readonly db = new RecordDB()
   readonly counters: MeshCounters = {
     gossipMessages: 0, gossipBytes: 0, accepted: 0, ignored: {}, rejected: {}, gaterRefusals: {}, originated: 0,
-    syncRuns: 0, syncFailures: 0, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0,
+    syncRuns: 0, syncFailures: 0, syncFailureReasons: {}, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0, connectionsOpened: 0, connectionsClosed: 0,
   }
 
   readonly config: NetConfig
   readonly topic: string
   readonly syncProtocol: string
+  readonly probeTopic: string
   private readonly init: MeshNodeInit
   private readonly now: () => number
   private readonly operators: ReadonlySet<string>
@@ -124,6 +135,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private originating: Promise<void> | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
+  private readonly dialling = new Set<string>()
   private stopped = false
   private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
 
@@ -138,6 +150,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.operators = new Set(init.operators)
     this.topic = `/shoal/${init.clusterName}/records/1`
     this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
+    this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
@@ -169,7 +182,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       connectionManager: { dialTimeout: this.config.dialTimeoutMs },
       services: {
         identify: identify(),
-        ping: ping(),
+        // The connection monitor pings over this service's protocol, and by default it allows one
+        // outbound ping stream: a ping slower than the interval made the next heartbeat's stream fail,
+        // and the monitor aborts a connection on any ping error — a slow (not hung) peer was dropped
+        // after ~1 interval instead of after the timeout. Overlapping pings must be allowed.
+        ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
         pubsub: gossipsub(this.gossipOptions()),
       },
     })
@@ -181,14 +198,24 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       return result.verdict === 'accept' ? TopicValidatorResult.Accept : result.verdict === 'ignore' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
     })
     pubsub.subscribe(this.topic)
+    if (this.init.probeTopic === true) {
+      pubsub.subscribe(this.probeTopic)
+      pubsub.addEventListener('message', (event) => {
+        if (event.detail.topic === this.probeTopic) this.emit('probe:message', event.detail.data)
+      })
+    }
     await this.libp2p.handle(this.syncProtocol, ({ stream, connection }) => {
       void this.respondToSync(stream, connection.remotePeer.toString())
     }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
     this.libp2p.addEventListener('connection:open', (event) => {
+      this.counters.connectionsOpened++
       this.scheduleOriginate()
       if (event.detail.direction === 'outbound') void this.syncWith(event.detail.remotePeer.toString())
     })
-    this.libp2p.addEventListener('connection:close', () => this.scheduleOriginate())
+    this.libp2p.addEventListener('connection:close', () => {
+      this.counters.connectionsClosed++
+      this.scheduleOriginate()
+    })
     this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
     this.every(this.config.redialIntervalMs, () => this.redial())
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
@@ -254,6 +281,17 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    */
   async floodUnchecked (bytes: Uint8Array): Promise<void> {
     await this.flood(bytes)
+  }
+
+  /** Gossipsub's score of every connected peer: honest peers should never go below zero. */
+  peerScores (): Map<string, number> {
+    const pubsub = this.libp2p.services.pubsub as unknown as { getScore(peerId: string): number }
+    return new Map(this.connectedPeers().map((peer) => [peer, pubsub.getScore(peer)]))
+  }
+
+  /** Broadcasts raw bytes on the probe topic (only with `probeTopic: true`). */
+  async publishProbe (data: Uint8Array): Promise<void> {
+    await this.libp2p.services.pubsub.publish(this.probeTopic, data)
   }
 
   /** Cuts us off from `peerIds`: existing connections are closed and new ones refused, both ways. */
@@ -380,16 +418,29 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   }
 
   private gossipOptions (): Parameters<typeof gossipsub>[0] {
+    // Scoring is set explicitly, because two of gossipsub's defaults graylist honest Shoal peers:
+    // - mesh-delivery deficits (P3, P3b): our topic is quiet by design (a message per change), so every
+    //   mesh peer "under-delivers" and falls below the graylist within seconds;
+    // - IP colocation: many nodes per IP is normal here (several daemons per host, the simulator), and
+    //   sybil resistance comes from operator admission instead.
+    // What stays: one invalid message costs its sender enough to be graylisted (decaying over seconds),
+    // and first deliveries earn a little credit.
     const topicScore = createTopicScoreParams({
       topicWeight: 1,
-      invalidMessageDeliveriesWeight: -1_000, // one invalid message takes a peer below the graylist
+      timeInMeshWeight: 0,
+      firstMessageDeliveriesWeight: 1,
+      firstMessageDeliveriesDecay: 0.5,
+      firstMessageDeliveriesCap: 10,
+      meshMessageDeliveriesWeight: 0,
+      meshFailurePenaltyWeight: 0,
+      invalidMessageDeliveriesWeight: -1_000,
       invalidMessageDeliveriesDecay: 0.5,
-      timeInMeshQuantum: 1_000,
     })
+    const topics = this.init.probeTopic === true ? [this.topic, this.probeTopic] : [this.topic]
     return {
       globalSignaturePolicy: 'StrictNoSign',
       msgIdFn: (message) => createHash('sha256').update(message.data).digest(),
-      allowedTopics: [this.topic],
+      allowedTopics: topics,
       maxInboundDataLength: this.config.recordBytesMax + 1_024,
       decodeRpcLimits: {
         maxSubscriptions: 4, maxMessages: 512, maxIhaveMessageIDs: 5_000, maxIwantMessageIDs: 5_000,
@@ -401,7 +452,10 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       allowPublishToZeroTopicPeers: true,
       ignoreDuplicatePublishError: true,
       heartbeatInterval: this.config.gossipHeartbeatMs,
-      scoreParams: createPeerScoreParams({ topics: { [this.topic]: topicScore } }),
+      scoreParams: process.env.DEFAULT_SCORES === '1' ? createPeerScoreParams({ topics: Object.fromEntries(topics.map((topic) => [topic, createTopicScoreParams({ invalidMessageDeliveriesWeight: -1000 })])) }) : createPeerScoreParams({
+        IPColocationFactorWeight: 0,
+        topics: Object.fromEntries(topics.map((topic) => [topic, topicScore])),
+      }),
       scoreThresholds: createPeerScoreThresholds({ gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 }),
     }
   }
@@ -495,10 +549,15 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.counters.syncRecordsReceived += outcome.received
   }
 
-  private async onSyncFailure (peerId: string, _error: Error): Promise<void> {
+  private async onSyncFailure (peerId: string, error: Error): Promise<void> {
     this.counters.syncFailures++
-    if (this.stopped) return
-    // A peer that broke the protocol or stopped answering is dropped; redial may bring it back later.
+    bump(this.counters.syncFailureReasons, `${error.name}: ${error.message.slice(0, 60)}`)
+    // Only a peer that provably broke the protocol (bad frames, invalid records, an oversized digest or
+    // frame) is dropped. A timeout or an early close is counted, not punished: under load (a burst of
+    // Noise handshakes on a busy core) honest peers are slow, and dropping them only adds handshakes.
+    // A peer that is truly hung is dropped by the connection monitor's pings. The periodic sync retries.
+    const provable = error instanceof SyncProtocolError || error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError'
+    if (this.stopped || !provable) return
     this.counters.peersDropped++
     await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
   }
@@ -514,21 +573,26 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (this.stopped) return
     const connected = new Set(this.connectedPeers())
     const component = this.component()
-    const known = [...this.peerBook.keys()].filter((id) => id !== this.peerId && !connected.has(id) && !this.blocked.has(id) && !this.refuses(id))
+    const known = [...this.peerBook.keys()].filter((id) =>
+      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && !this.blocked.has(id) && !this.refuses(id))
     const outside = known.filter((id) => !component.has(id))
-    const wanted = Math.max(0, this.config.minNeighbours - connected.size)
-    const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.max(wanted, 1))
+    const wanted = Math.max(0, this.config.minNeighbours - connected.size - this.dialling.size)
+    const budget = Math.max(0, this.config.dialsPerRoundMax - this.dialling.size)
+    const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.min(Math.max(wanted, 1), budget))
     for (const id of targets) void this.dialKnown(id)
-    if (connected.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
+    if (connected.size === 0 && this.dialling.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
   }
 
   private async dialKnown (peerId: string): Promise<void> {
     const addresses: Multiaddr[] = (this.peerBook.get(peerId) ?? []).map((address) => multiaddr(address))
     if (addresses.length === 0) return
+    this.dialling.add(peerId)
     try {
       await this.libp2p.dial(addresses, { signal: AbortSignal.timeout(this.config.dialTimeoutMs) })
     } catch {
       // Unreachable for now; tried again next round.
+    } finally {
+      this.dialling.delete(peerId)
     }
   }
 

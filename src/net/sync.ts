@@ -17,8 +17,14 @@ import type { FramedStream } from './framed-stream.ts'
 
 const frameTag = { digestChunk: 1, digestEnd: 2, record: 3, recordsEnd: 4 } as const
 
+/** The peer broke the protocol in a way only a faulty or hostile peer does: it is dropped. */
 export class SyncProtocolError extends Error {
   override readonly name = 'SyncProtocolError'
+}
+
+/** The peer closed the stream before the exchange ended: not proof of fault (it may be shutting down). */
+export class SyncEndedEarlyError extends Error {
+  override readonly name = 'SyncEndedEarlyError'
 }
 
 export interface SyncLimits {
@@ -122,7 +128,8 @@ async function receiveRecords (stream: FramedStream, ingest: Ingest): Promise<{ 
 
 async function readFrame (stream: FramedStream): Promise<Uint8Array> {
   const frame = await stream.read()
-  if (frame === undefined || frame.byteLength === 0) throw new SyncProtocolError('stream ended mid-exchange')
+  if (frame === undefined) throw new SyncEndedEarlyError('stream ended mid-exchange')
+  if (frame.byteLength === 0) throw new SyncProtocolError('empty frame')
   return frame
 }
 

@@ -1,9 +1,10 @@
-// Starting in-process meshes of real libp2p nodes for the network tests.
+// Starting in-process meshes of real libp2p nodes: the seed of the `shoal/testing` harness.
+// Every node gets a fresh identity; one operator key signs an Admission for each, seeded into all.
 
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { generateKey } from '@libp2p/pnet'
-import { MeshNode, OperatorSigner, fastNetConfig, type MeshNodeInit, type NetConfig } from '../src/net/index.ts'
+import { MeshNode, OperatorSigner, fastNetConfig, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 
 export interface TestMesh {
   readonly nodes: MeshNode[]
@@ -27,8 +28,9 @@ export async function startMesh (count: number, options: {
   admission?: 'operator' | 'open'
   config?: NetConfig
   labels?: (index: number) => Record<string, string>
-  /** How many nodes each node is given as bootstrap peers (the first ones). */
+  /** How many nodes each node is given as bootstrap peers (the last ones started). */
   bootstrapCount?: number
+  probeTopic?: boolean
 } = {}): Promise<TestMesh> {
   const transport = options.transport ?? 'memory'
   const clusterName = `test-${process.pid}-${meshCounter++}`
@@ -50,12 +52,13 @@ export async function startMesh (count: number, options: {
       admission: options.admission ?? 'operator',
       transport,
       listen: [transport === 'tcp' ? '/ip4/127.0.0.1/tcp/0' : `/memory/${clusterName}-${i}`],
-      bootstrap: bootstrap.slice(0, options.bootstrapCount ?? 3),
+      bootstrap: bootstrap.slice(-(options.bootstrapCount ?? 3)),
       labels: options.labels?.(i) ?? { zone: `zone-${i % 3}` },
       slots: 10,
       generation: 1,
       seedRecords: admissions,
       config: options.config ?? fastNetConfig,
+      probeTopic: options.probeTopic ?? false,
     }
     const node = await MeshNode.create(init)
     nodes.push(node)
