@@ -1,0 +1,3 @@
+// Actuators: the only code that changes the local world.
+export * from './actuator.ts'
+export * from './memory.ts'

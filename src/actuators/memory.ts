@@ -1,0 +1,76 @@
+// The memory actuator: workloads that exist only in this process, for the simulator and tests.
+// Latency and failures are configurable, so a scenario can make starting slow or a start fail.
+
+import type { WorkloadSpec } from '../core/index.ts'
+import type { Actuator, ObservedWorkload } from './actuator.ts'
+
+export interface MemoryActuatorOptions {
+  /** How long a start or replace takes before the workload reports running. */
+  readonly startLatencyMs?: number
+  /** Called before each start; return an error message to make that start fail. */
+  readonly failStart?: (resourceId: string) => string | undefined
+}
+
+interface MemoryWorkload {
+  specHash: string
+  phase: 'starting' | 'running' | 'failed'
+  restarts: number
+  lastError?: string
+  timer?: NodeJS.Timeout
+}
+
+export class MemoryActuator implements Actuator {
+  readonly kind = 'memory'
+  private readonly workloads = new Map<string, MemoryWorkload>()
+  /** Every start ever made, in order: lets tests count restarts and duplicates. */
+  readonly starts: string[] = []
+
+  constructor (private readonly options: MemoryActuatorOptions = {}) {}
+
+  async observe (): Promise<ObservedWorkload[]> {
+    return [...this.workloads.entries()].map(([resourceId, workload]) => ({
+      resourceId,
+      specHash: workload.specHash,
+      phase: workload.phase,
+      restarts: workload.restarts,
+      ...(workload.lastError === undefined ? {} : { lastError: workload.lastError }),
+    }))
+  }
+
+  async ensure (resourceId: string, _workload: WorkloadSpec, specHash: string): Promise<void> {
+    const existing = this.workloads.get(resourceId)
+    if (existing?.specHash === specHash && existing.phase !== 'failed') return
+    clearTimeout(existing?.timer)
+    this.starts.push(resourceId)
+    const error = this.options.failStart?.(resourceId)
+    const workload: MemoryWorkload = { specHash, phase: 'starting', restarts: existing === undefined ? 0 : existing.restarts + 1 }
+    this.workloads.set(resourceId, workload)
+    if (error !== undefined) {
+      workload.phase = 'failed'
+      workload.lastError = error
+      return
+    }
+    const latencyMs = this.options.startLatencyMs ?? 0
+    if (latencyMs <= 0) {
+      workload.phase = 'running'
+      return
+    }
+    await new Promise<void>((resolve) => {
+      workload.timer = setTimeout(() => {
+        workload.phase = 'running'
+        resolve()
+      }, latencyMs)
+    })
+  }
+
+  async remove (resourceId: string): Promise<void> {
+    clearTimeout(this.workloads.get(resourceId)?.timer)
+    this.workloads.delete(resourceId)
+  }
+
+  /** Everything stops at once, as when the host dies. */
+  crash (): void {
+    for (const workload of this.workloads.values()) clearTimeout(workload.timer)
+    this.workloads.clear()
+  }
+}

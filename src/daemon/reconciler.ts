@@ -1,0 +1,175 @@
+// The reconciler: DESIGN.md §2's loop on one node, shared by the daemon and the simulator.
+//
+//   record merged ──► throttle ──► computeView ──► plan(my share, observed) ──► actuators
+//        ▲                                                                        │
+//        └──── own NodeRecord (view hash, resource status) ◄──── observe ◄────────┘
+//
+// It recomputes when any record changes (OSPF's SPF timers, core/throttle.ts, bound the rate), acts
+// only on what the view assigns to this node, and publishes what it then observes. Level-triggered:
+// a run that changes nothing publishes nothing, so the loop comes to rest at the placement fixed point.
+// While anything is still starting or has failed, it looks again after `retryDelayMs`.
+//
+// Adoption after a restart: workloads found running before this life's first view are reported as
+// provisional (not incumbents), so the fleet places work as if this node had none; the view then
+// either assigns them here (kept, confirmed) or elsewhere (stopped here). After a graceful restart the
+// daemon passes `adoptAsIncumbents`, and they count as running at once, so nothing moves.
+
+import { EventEmitter } from 'node:events'
+import {
+  canonicalJson, computeView, initialThrottleState, noteChange, plan, runDue,
+  type Action, type ResourceStatus, type TargetView, type ThrottleConfig, type ThrottleState,
+} from '../core/index.ts'
+import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
+import type { MeshNode } from '../net/index.ts'
+
+export const defaultThrottle: ThrottleConfig = Object.freeze({
+  initialDelayMs: 10, // batch a burst of records arriving together
+  initialHoldMs: 100,
+  maxHoldMs: 2_000, // under heavy churn, recompute at least every 2 s
+})
+
+export interface ReconcilerOptions {
+  readonly mesh: MeshNode
+  readonly actuators: readonly Actuator[]
+  readonly admission: 'open' | 'operator'
+  readonly throttle?: ThrottleConfig
+  /** Look again this soon while a workload is starting or failed. */
+  readonly retryDelayMs?: number
+  /** Count workloads found at start as running incumbents (after a graceful restart). */
+  readonly adoptAsIncumbents?: boolean
+  readonly now?: () => number
+}
+
+export interface ReconcilerEvents {
+  'view:computed': [view: TargetView]
+  'actions:applied': [actions: readonly Action[], failures: readonly string[]]
+}
+
+export class Reconciler extends EventEmitter<ReconcilerEvents> {
+  private readonly options: ReconcilerOptions
+  private readonly throttle: ThrottleConfig
+  private readonly now: () => number
+  private state: ThrottleState
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private stopped = false
+  private lastView: TargetView | undefined
+  /** Resources found at start and not yet assigned here by a view of this life. */
+  private readonly provisional = new Set<string>()
+  /** Which actuator reported each resource at the last observe. */
+  private readonly resourceOwners = new Map<string, Actuator>()
+  private readonly onRecord = (): void => this.noteChange()
+
+  constructor (options: ReconcilerOptions) {
+    super()
+    this.options = options
+    this.throttle = options.throttle ?? defaultThrottle
+    this.now = options.now ?? Date.now
+    this.state = initialThrottleState(this.throttle)
+  }
+
+  get view (): TargetView | undefined {
+    return this.lastView
+  }
+
+  async start (): Promise<void> {
+    if (this.options.adoptAsIncumbents !== true) {
+      for (const workload of await this.observeAll()) this.provisional.add(workload.resourceId)
+    }
+    this.options.mesh.on('record:merged', this.onRecord)
+    this.noteChange()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.options.mesh.off('record:merged', this.onRecord)
+    clearTimeout(this.timer)
+    await this.running
+  }
+
+  /** Something the view depends on may have changed. */
+  noteChange (): void {
+    if (this.stopped) return
+    this.state = noteChange(this.state, this.throttle, this.now())
+    this.arm()
+  }
+
+  private arm (): void {
+    if (this.timer !== undefined || this.running !== undefined || this.state.nextRunAtMs === null) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      const due = runDue(this.state, this.throttle, this.now())
+      this.state = due.state
+      if (!due.run) return this.arm()
+      this.running = this.run().finally(() => {
+        this.running = undefined
+        this.arm()
+      })
+    }, Math.max(0, this.state.nextRunAtMs - this.now()))
+  }
+
+  private async run (): Promise<void> {
+    if (this.stopped) return
+    const mesh = this.options.mesh
+    const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission })
+    this.lastView = view
+    this.emit('view:computed', view)
+    const mine = view.byNode.get(mesh.peerId) ?? []
+    for (const assignment of mine) this.provisional.delete(assignment.resourceId)
+    const before = await this.observeAll()
+    const actions = plan(mine, before)
+    const failures = await this.apply(actions)
+    if (actions.length > 0) this.emit('actions:applied', actions, failures)
+    const after = actions.length > 0 ? await this.observeAll() : before
+    for (const provisionalId of this.provisional) if (!after.some((w) => w.resourceId === provisionalId)) this.provisional.delete(provisionalId)
+    this.publish(view, after)
+    const unsettled = failures.length > 0 || after.some((workload) => workload.phase !== 'running')
+    if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
+  }
+
+  /** Applies actions in order; `resourceOwners` (from the last observe) says which actuator stops what. */
+  private async apply (actions: readonly Action[]): Promise<string[]> {
+    const failures: string[] = []
+    for (const action of actions) {
+      try {
+        if (action.kind === 'stop') {
+          await this.resourceOwners.get(action.resourceId)?.remove(action.resourceId)
+        } else {
+          const actuator = this.options.actuators.find((candidate) => candidate.kind === action.workload.kind)
+          if (actuator === undefined) throw new Error(`no actuator for workload kind '${action.workload.kind}'`)
+          await actuator.ensure(action.resourceId, action.workload, action.specHash)
+        }
+      } catch (error) {
+        failures.push(`${action.kind} ${action.resourceId}: ${(error as Error).message}`)
+      }
+    }
+    return failures
+  }
+
+  private async observeAll (): Promise<ObservedWorkload[]> {
+    const all: ObservedWorkload[] = []
+    this.resourceOwners.clear()
+    for (const actuator of this.options.actuators) {
+      for (const workload of await actuator.observe()) {
+        this.resourceOwners.set(workload.resourceId, actuator)
+        all.push(workload)
+      }
+    }
+    return all.sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0))
+  }
+
+  /** Updates our record only when what it says about us changed: the loop must come to rest. */
+  private publish (view: TargetView, observed: readonly ObservedWorkload[]): void {
+    const resources: ResourceStatus[] = observed.map((workload) => ({
+      id: workload.resourceId,
+      phase: workload.phase,
+      specHash: workload.specHash,
+      restarts: workload.restarts,
+      ...(workload.lastError === undefined ? {} : { lastError: workload.lastError }),
+      ...(this.provisional.has(workload.resourceId) ? { provisional: true } : {}),
+    }))
+    const current = this.options.mesh.localState
+    if (current.viewHash === view.viewHash && canonicalJson(current.resources) === canonicalJson(resources)) return
+    this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources })
+  }
+}
