@@ -12,8 +12,15 @@ export interface NetConfig {
   readonly syncStepTimeoutMs: number
   /** Digest sync with one random neighbour this often, to repair what gossip lost. */
   readonly syncIntervalMs: number
-  /** Re-originate our record at most this often when its content changes (changes are coalesced). */
-  readonly originateMinIntervalMs: number
+  /**
+   * When our record's content changes, re-originate after originateDelayMs; while changes keep coming,
+   * wait originateHoldMs after the previous origination, doubling up to originateMaxHoldMs (core's SPF
+   * throttle). Each origination is verified by every node, so a burst of connection changes (a cluster
+   * forming) must not become a burst of records: N nodes × k changes × N verifications.
+   */
+  readonly originateDelayMs: number
+  readonly originateHoldMs: number
+  readonly originateMaxHoldMs: number
   /** Re-originate our record at least this often even when nothing changed (ages out after maxAgeMs). */
   readonly refreshIntervalMs: number
   /** A record not refreshed for this long is dropped; must exceed refreshIntervalMs several times. */
@@ -53,7 +60,9 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   syncFrameBytesMax: 64 * (64 * 1024 + 64), // syncChunkRecords envelopes of recordBytesMax, plus framing
   syncStepTimeoutMs: 5_000,
   syncIntervalMs: 10_000,
-  originateMinIntervalMs: 100,
+  originateDelayMs: 20, // a crash is announced at once
+  originateHoldMs: 100,
+  originateMaxHoldMs: 5_000,
   refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
   maxAgeMs: 2 * 60 * 60_000, // four missed refreshes
   tombstoneRetentionMs: 7 * 24 * 60 * 60_000,
@@ -81,7 +90,6 @@ export const fastNetConfig: NetConfig = Object.freeze({
   pingTimeoutMinMs: 2_000,
   pingTimeoutMaxMs: 5_000,
   syncIntervalMs: 1_000,
-  originateMinIntervalMs: 100,
   refreshIntervalMs: 60_000,
   maxAgeMs: 10 * 60_000,
   redialIntervalMs: 500,

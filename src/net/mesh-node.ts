@@ -29,7 +29,8 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  componentOf, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
+  componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
+  type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
 import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
@@ -130,7 +131,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private libp2p!: Libp2p<{ pubsub: PubSub<GossipsubEvents> }>
   private local: LocalState
   private lastVersion: NodeVersion
-  private lastOriginatedAtMs = 0
+  private originateThrottle: ThrottleState
   private originateTimer: NodeJS.Timeout | undefined
   private originating: Promise<void> | undefined
   private readonly timers: NodeJS.Timeout[] = []
@@ -153,6 +154,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
+    this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
       const peerId = multiaddr(address).getPeerId()
       return peerId === null ? [] : [peerId]
@@ -470,13 +472,26 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     }
   }
 
+  private originateThrottleConfig (): ThrottleConfig {
+    return { initialDelayMs: this.config.originateDelayMs, initialHoldMs: this.config.originateHoldMs, maxHoldMs: this.config.originateMaxHoldMs }
+  }
+
   private scheduleOriginate (): void {
-    if (this.originateTimer !== undefined || this.stopped) return
-    const waitMs = Math.max(0, this.lastOriginatedAtMs + this.config.originateMinIntervalMs - this.now())
+    if (this.stopped) return
+    this.originateThrottle = noteChange(this.originateThrottle, this.originateThrottleConfig(), this.now())
+    this.armOriginate()
+  }
+
+  private armOriginate (): void {
+    const dueAtMs = this.originateThrottle.nextRunAtMs
+    if (this.originateTimer !== undefined || dueAtMs === null || this.stopped) return
     this.originateTimer = setTimeout(() => {
       this.originateTimer = undefined
-      void this.originate()
-    }, waitMs)
+      const due = runDue(this.originateThrottle, this.originateThrottleConfig(), this.now())
+      this.originateThrottle = due.state
+      if (due.run) void this.originate()
+      else this.armOriginate()
+    }, Math.max(0, dueAtMs - this.now()))
   }
 
   private async originate (): Promise<void> {
@@ -505,7 +520,6 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       }
       const envelope = await sealRecord(record, this.init.privateKey)
       this.lastVersion = version
-      this.lastOriginatedAtMs = nowMs
       this.counters.originated++
       this.db.merge(record, envelope)
       this.emit('record:merged', record)
