@@ -9,7 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { computeView, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
 import { MeshNode, OperatorSigner, defaultNetConfig, fastNetConfig, sealRecord } from '../src/net/index.ts'
-import { newNetworkKey, sameDatabases, startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
+import { cut, heal, newNetworkKey, partition, sameDatabases, startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
 
 const web = (replicas: number): ServiceSpec => ({ kind: 'Service', name: 'web', replicas, selector: {}, slots: 1, workload: { kind: 'memory' } })
 const viewHashes = (mesh: TestMesh): Set<string> => new Set(mesh.nodes.map((node) => computeView(node.db, node.peerId, { admission: 'operator' }).viewHash))
@@ -58,8 +58,7 @@ describe('partitions', () => {
     await mesh.operator.sign(web(1)).then(async ({ envelope }) => await all[0]!.publish(envelope))
     await waitFor('first policy everywhere', () => all.every((node) => node.db.get('policy:Service/web') !== undefined), 5_000)
 
-    await Promise.all(left.map(async (node) => await node.block(right.map((other) => other.peerId))))
-    await Promise.all(right.map(async (node) => await node.block(left.map((other) => other.peerId))))
+    await partition([left, right])
     await waitFor('two components of 5', () => all.every((node) => node.component().size === 5), 10_000)
 
     const older = await mesh.operator.sign(web(2)) // signed first: the older version
@@ -71,7 +70,7 @@ describe('partitions', () => {
     await new Promise((resolve) => setTimeout(resolve, 6_000)) // far beyond gossipsub's message cache
     expect(right.every((node) => node.db.get('policy:Service/left-only') === undefined)).toBe(true)
 
-    for (const node of all) node.unblock(all.map((other) => other.peerId)) // the network returns, unannounced
+    heal(all) // the network returns, unannounced
     const healMs = await waitFor('equal databases after heal', () => sameDatabases(all) && all.every((node) => node.component().size === 10), 20_000)
     for (const node of all) {
       expect(node.db.get('policy:Service/web')).toEqual(newer.fragment)
@@ -79,6 +78,54 @@ describe('partitions', () => {
     }
     expect(viewHashes(mesh).size).toBe(1)
     console.log(`5|5 split healed in ${healMs.toFixed(0)} ms`)
+  })
+})
+
+describe('one-way cuts', () => {
+  it('a minority refused by the majority only (one way) is cut off, keeps dialling, and rejoins on heal', async () => {
+    mesh = await startMesh(6, { transport: 'memory' })
+    const all = mesh.nodes
+    const minority = all.slice(0, 2)
+    const majority = all.slice(2)
+    await waitFor('one component of 6', () => all.every((node) => node.component().size === 6), 15_000)
+    await cut(majority, minority, { oneWay: true })
+    await waitFor('the minority is cut off', () => majority.every((node) => node.component().size === 4) && minority.every((node) => node.component().size === 2), 10_000)
+    const refusalsBefore = majority.reduce((sum, node) => sum + (node.counters.gaterRefusals.blocked ?? 0), 0)
+    await waitFor('the minority keeps trying and is refused', () => majority.reduce((sum, node) => sum + (node.counters.gaterRefusals.blocked ?? 0), 0) > refusalsBefore, 10_000)
+    expect(minority.every((node) => (node.counters.gaterRefusals.blocked ?? 0) === 0)).toBe(true)
+    heal(all)
+    await waitFor('one component again, one database', () => all.every((node) => node.component().size === 6) && sameDatabases(all), 15_000)
+  })
+})
+
+describe('restarts', () => {
+  it('a node that lost its generation counter meets its own record from before and jumps past it', async () => {
+    mesh = await startMesh(4, { transport: 'memory' })
+    const [first, ...others] = mesh.nodes as [MeshNode, ...MeshNode[]]
+    await waitFor('one component of 4', () => mesh!.nodes.every((node) => node.component().size === 4), 15_000)
+    for (let i = 0; i < 5; i++) {
+      first.updateLocalState({ labels: { zone: `before-${i}` } })
+      await waitFor('the change spreads', () => others.every((node) => node.db.nodeRecord(first.peerId)?.labels.zone === `before-${i}`), 5_000)
+    }
+    const before = first.db.nodeRecord(first.peerId)!.version
+    await first.stop()
+    // Same identity, same generation (its counter was lost): its first records are older than the ones
+    // the others hold, until it sees those and jumps past them.
+    const reborn = await MeshNode.create({
+      clusterName: mesh.clusterName, privateKey: mesh.keys[0]!, networkKey: mesh.networkKey, operators: [mesh.operator.operatorId],
+      admission: 'operator', transport: 'memory', listen: [`/memory/${mesh.clusterName}-reborn`], bootstrap: others[0]!.addresses(),
+      labels: { zone: 'after' }, generation: before.generation, seedRecords: [...others[0]!.db.records()].flatMap((record) => {
+        const envelope = record.kind === 'policy' ? others[0]!.db.envelope(`policy:${record.policyKind}/${record.name}`) : undefined
+        return envelope === undefined ? [] : [envelope]
+      }), config: fastNetConfig,
+    })
+    mesh.nodes[0] = reborn
+    await waitFor('everyone holds the reborn record', () => others.every((node) => node.db.nodeRecord(reborn.peerId)?.labels.zone === 'after'), 10_000)
+    for (const node of others) {
+      const version = node.db.nodeRecord(reborn.peerId)!.version
+      expect(version.generation).toBe(before.generation)
+      expect(version.seq).toBeGreaterThan(before.seq)
+    }
   })
 })
 

@@ -87,3 +87,26 @@ export function sameDatabases (nodes: readonly MeshNode[]): boolean {
   const first = JSON.stringify(nodes[0]?.db.snapshot())
   return nodes.every((node) => JSON.stringify(node.db.snapshot()) === first)
 }
+
+/**
+ * Cuts every node of `from` off from every node of `to`. Symmetric by default: both sides refuse each
+ * other. With `oneWay`, only `from` refuses `to` (an asymmetric firewall): `to` keeps dialling and is
+ * refused. Either way no connection survives — libp2p connections carry both directions — so the
+ * two-way adjacency check sees no adjacency; the difference is who refuses, and who keeps trying.
+ */
+export async function cut (from: readonly MeshNode[], to: readonly MeshNode[], options: { oneWay?: boolean } = {}): Promise<void> {
+  await Promise.all(from.map(async (node) => await node.block(to.map((other) => other.peerId))))
+  if (options.oneWay !== true) await Promise.all(to.map(async (node) => await node.block(from.map((other) => other.peerId))))
+}
+
+/** Splits the mesh into `groups`: every node is cut off from every node of every other group. */
+export async function partition (groups: ReadonlyArray<readonly MeshNode[]>): Promise<void> {
+  for (const [i, group] of groups.entries()) {
+    await cut(group, groups.filter((_, j) => j !== i).flat(), { oneWay: true })
+  }
+}
+
+/** Lifts every cut. Nothing is announced to the nodes: redial and digest sync repair the mesh. */
+export function heal (nodes: readonly MeshNode[]): void {
+  for (const node of nodes) node.unblock(nodes.map((other) => other.peerId))
+}
