@@ -178,10 +178,16 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
   return { self, component: componentIds, assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
 }
 
-/** A view of the database in which only admitted nodes have records. */
-export function admittedOnly (db: RecordDB): NodeRecordSource {
+/** The ids of every node with a live Admission fragment. */
+export function admittedNodeIds (db: RecordDB): Set<NodeId> {
   const admitted = new Set<NodeId>()
   for (const policy of db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
+  return admitted
+}
+
+/** A view of the database in which only admitted nodes have records. */
+export function admittedOnly (db: RecordDB): NodeRecordSource {
+  const admitted = admittedNodeIds(db)
   return { nodeRecord: (nodeId) => (admitted.has(nodeId) ? db.nodeRecord(nodeId) : undefined) }
 }
 

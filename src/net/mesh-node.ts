@@ -29,7 +29,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
+  admittedNodeIds, componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
   type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
@@ -374,8 +374,6 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       } else if (record.addresses.length > 0) {
         this.peerBook.set(record.nodeId, record.addresses)
       }
-    } else if (record.body?.kind === 'Admission' || record.body === null) {
-      this.admittedCache = undefined
     }
     this.emit('record:merged', record)
   }
@@ -392,9 +390,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   private admitted (): ReadonlySet<string> {
     if (this.admittedCache?.revision !== this.db.revision) {
-      const admitted = new Set<string>()
-      for (const policy of this.db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
-      this.admittedCache = { revision: this.db.revision, admitted }
+      this.admittedCache = { revision: this.db.revision, admitted: admittedNodeIds(this.db) }
     }
     return this.admittedCache.admitted
   }
