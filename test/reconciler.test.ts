@@ -2,66 +2,39 @@
 // running workloads, the fleet converges, and a lost node's work is placed again with no duplicate.
 
 import { afterEach, describe, expect, it } from 'vitest'
-import { judgeConvergence, type ServiceSpec } from '../src/core/index.ts'
-import { MemoryActuator } from '../src/actuators/index.ts'
-import { Reconciler } from '../src/daemon/index.ts'
-import { startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
-
-interface Fleet { mesh: TestMesh, actuators: MemoryActuator[], reconcilers: Reconciler[] }
+import type { ServiceSpec } from '../src/core/index.ts'
+import { converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, type Fleet } from '../src/testing/index.ts'
 
 let fleet: Fleet | undefined
 afterEach(async () => {
-  if (fleet === undefined) return
-  await Promise.all(fleet.reconcilers.map(async (reconciler) => await reconciler.stop()))
-  await fleet.mesh.stop()
+  if (fleet !== undefined) await stopFleet(fleet)
   fleet = undefined
 })
-
-async function startFleet (count: number): Promise<Fleet> {
-  const mesh = await startMesh(count, { transport: 'memory', labels: (i) => ({ zone: `zone-${i % 3}`, role: i % 2 === 0 ? 'web' : 'db' }) })
-  const actuators = mesh.nodes.map(() => new MemoryActuator())
-  const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
-  for (const reconciler of reconcilers) await reconciler.start()
-  return { mesh, actuators, reconcilers }
-}
-
-/** Converged as judged from every live node's own database. */
-function converged (fleet: Fleet, live: readonly number[]): boolean {
-  return live.every((i) => {
-    const view = fleet.reconcilers[i]?.view
-    return view !== undefined && view.component.length === live.length && judgeConvergence(fleet.mesh.nodes[i]!.db, view).converged
-  })
-}
-
-function running (fleet: Fleet, live: readonly number[]): string[] {
-  return live.flatMap((i) => (fleet.mesh.nodes[i]!.localState.resources).filter((r) => r.phase === 'running').map((r) => r.id)).sort()
-}
 
 const web: ServiceSpec = { kind: 'Service', name: 'web', replicas: 3, selector: {}, spread: 'zone', slots: 1, workload: { kind: 'memory', app: 'web' } }
 const agent: ServiceSpec = { kind: 'Service', name: 'agent', replicas: 'all', selector: { role: 'web' }, slots: 1, workload: { kind: 'memory', app: 'agent' } }
 
 describe('reconciler', () => {
   it('applies a policy, converges, re-places a lost node’s work, and keeps nothing twice', async () => {
-    fleet = await startFleet(8)
+    fleet = await startFleet(8, (i) => ({ zone: `zone-${i % 3}`, role: i % 2 === 0 ? 'web' : 'db' }))
     const all = [0, 1, 2, 3, 4, 5, 6, 7]
     await waitFor('one component of 8', () => fleet!.mesh.nodes.every((node) => node.component().size === 8), 15_000)
     await fleet.mesh.nodes[0]!.publish((await fleet.mesh.operator.sign(web)).envelope)
     await fleet.mesh.nodes[5]!.publish((await fleet.mesh.operator.sign(agent)).envelope)
-    const applyMs = await waitFor('converged after apply', () => converged(fleet!, all), 15_000)
-    const webRunning = running(fleet, all).filter((id) => id.startsWith('web@'))
+    const applyMs = await waitFor('converged after apply', () => converged(fleet!), 15_000)
+    const webRunning = runningResources(fleet).filter((id) => id.startsWith('web@'))
     expect(webRunning).toHaveLength(3)
-    expect(running(fleet, all).filter((id) => id.startsWith('agent@'))).toHaveLength(4) // nodes 0, 2, 4, 6
+    expect(runningResources(fleet).filter((id) => id.startsWith('agent@'))).toHaveLength(4) // nodes 0, 2, 4, 6
     const zones = new Set(webRunning.map((id) => fleet!.mesh.nodes.findIndex((node) => id === `web@${node.peerId}`) % 3))
     expect(zones.size).toBe(3) // spread across the three zones
 
     // Stop a node that runs a web replica: its work is placed again among the rest, once.
     const victim = all.find((i) => webRunning.includes(`web@${fleet!.mesh.nodes[i]!.peerId}`)) as number
-    await fleet.reconcilers[victim]!.stop()
-    fleet.actuators[victim]!.crash()
-    await fleet.mesh.nodes[victim]!.stop()
+    await crashNode(fleet, victim)
     const live = all.filter((i) => i !== victim)
-    const recoverMs = await waitFor('converged after a node is lost', () => converged(fleet!, live), 15_000)
-    const after = running(fleet, live)
+    const recoverMs = await waitFor('converged after a node is lost', () => converged(fleet!) && fleet!.reconcilers[live[0]!]!.view?.component.length === 7, 15_000)
+    const after = runningResources(fleet)
+    expect(excessReplicas(fleet, [web, agent])).toEqual([])
     expect(after.filter((id) => id.startsWith('web@'))).toHaveLength(3)
     expect(new Set(after).size).toBe(after.length)
     // Replicas on surviving nodes did not move or restart.

@@ -1,2 +1,3 @@
-// The test harness's public surface (exported as `shoal/testing` once the package is published).
+// The test harness's public surface (to be exported as `shoal/testing`).
 export * from './mesh.ts'
+export * from './fleet.ts'

@@ -1,0 +1,88 @@
+// A fleet: an in-process mesh where every node also runs the reconciler with a memory actuator, so
+// policies become (simulated) running workloads. Convergence is judged from outside, per component
+// (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
+// the view puts it, and nothing runs elsewhere.
+
+import { judgeConvergence, type ServiceSpec } from '../core/index.ts'
+import { MemoryActuator } from '../actuators/index.ts'
+import { Reconciler } from '../daemon/index.ts'
+import type { MeshNode } from '../net/index.ts'
+import { startMesh, type TestMesh } from './mesh.ts'
+
+export interface Fleet {
+  readonly mesh: TestMesh
+  readonly actuators: MemoryActuator[]
+  readonly reconcilers: Reconciler[]
+  /** Indices of the nodes still running. */
+  readonly live: Set<number>
+}
+
+export async function startFleet (count: number, labels: (index: number) => Record<string, string>): Promise<Fleet> {
+  const mesh = await startMesh(count, { transport: 'memory', labels })
+  const actuators = mesh.nodes.map(() => new MemoryActuator())
+  const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
+  for (const reconciler of reconcilers) await reconciler.start()
+  return { mesh, actuators, reconcilers, live: new Set(mesh.nodes.keys()) }
+}
+
+export async function stopFleet (fleet: Fleet): Promise<void> {
+  await Promise.all(fleet.reconcilers.map(async (reconciler) => await reconciler.stop()))
+  await fleet.mesh.stop()
+}
+
+/** Kills node `index` as a crash would: its workloads vanish with it. */
+export async function crashNode (fleet: Fleet, index: number): Promise<void> {
+  fleet.live.delete(index)
+  await fleet.reconcilers[index]?.stop()
+  fleet.actuators[index]?.crash()
+  await fleet.mesh.nodes[index]?.stop()
+}
+
+export function liveNodes (fleet: Fleet): MeshNode[] {
+  return [...fleet.live].map((i) => fleet.mesh.nodes[i] as MeshNode)
+}
+
+/** The live nodes grouped by component, as each node's own records say. */
+export function components (fleet: Fleet): number[][] {
+  const groups = new Map<string, number[]>()
+  for (const i of fleet.live) {
+    const key = [...(fleet.mesh.nodes[i] as MeshNode).component()].sort().join(',')
+    let group = groups.get(key)
+    if (group === undefined) groups.set(key, group = [])
+    group.push(i)
+  }
+  return [...groups.values()]
+}
+
+/** True when every component has converged, judged from each of its nodes. */
+export function converged (fleet: Fleet): boolean {
+  return components(fleet).every((group) => {
+    const hashes = new Set<string>()
+    for (const i of group) {
+      const view = fleet.reconcilers[i]?.view
+      if (view === undefined || view.component.length !== group.length) return false
+      if (!judgeConvergence((fleet.mesh.nodes[i] as MeshNode).db, view).converged) return false
+      hashes.add(view.viewHash)
+    }
+    return hashes.size === 1
+  })
+}
+
+/** Resource ids running on live nodes. */
+export function runningResources (fleet: Fleet, nodes: Iterable<number> = fleet.live): string[] {
+  return [...nodes].flatMap((i) => (fleet.mesh.nodes[i] as MeshNode).localState.resources.filter((r) => r.phase === 'running').map((r) => r.id)).sort()
+}
+
+/** Services running more replicas than they ask for within one component: what must never stay. */
+export function excessReplicas (fleet: Fleet, services: readonly ServiceSpec[]): string[] {
+  const problems: string[] = []
+  for (const group of components(fleet)) {
+    const running = runningResources(fleet, group)
+    for (const service of services) {
+      if (service.replicas === 'all') continue
+      const count = running.filter((id) => id.startsWith(`${service.name}@`)).length
+      if (count > service.replicas) problems.push(`${service.name}: ${count} running, ${service.replicas} wanted, in a component of ${group.length}`)
+    }
+  }
+  return problems
+}
