@@ -32,7 +32,7 @@ describe('reconciler', () => {
     const victim = all.find((i) => webRunning.includes(`web@${fleet!.mesh.nodes[i]!.peerId}`)) as number
     await crashNode(fleet, victim)
     const live = all.filter((i) => i !== victim)
-    const recoverMs = await waitFor('converged after a node is lost', () => converged(fleet!) && fleet!.reconcilers[live[0]!]!.view?.component.length === 7, 15_000)
+    const recoverMs = await waitFor('converged after a node is lost', () => converged(fleet!) && fleet!.mesh.nodes[live[0]!]!.component().size === 7, 15_000)
     const after = runningResources(fleet)
     expect(excessReplicas(fleet, [web, agent])).toEqual([])
     expect(after.filter((id) => id.startsWith('web@'))).toHaveLength(3)

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events'
 import {
   canonicalJson, computeView, initialThrottleState, noteChange, plan, runDue,
-  type Action, type ResourceStatus, type TargetView, type ThrottleConfig, type ThrottleState,
+  type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
 import type { MeshNode } from '../net/index.ts'
@@ -58,7 +58,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly provisional = new Set<string>()
   /** Which actuator reported each resource at the last observe. */
   private readonly resourceOwners = new Map<string, Actuator>()
-  private readonly onRecord = (): void => this.noteChange()
+  /** Per node, the placement inputs of its last record: what makes its records relevant to the view. */
+  private readonly placementInputs = new Map<string, string>()
+  private readonly onRecord = (record: ShoalRecord): void => {
+    if (this.affectsView(record)) this.noteChange()
+  }
 
   constructor (options: ReconcilerOptions) {
     super()
@@ -92,6 +96,22 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (this.stopped) return
     this.state = noteChange(this.state, this.throttle, this.now())
     this.arm()
+  }
+
+  /**
+   * Whether a merged record can change the view. Policies always can. A node record can only through
+   * its labels, slots, adjacencies, or which workloads it runs as an incumbent — not through its view
+   * hash, policy digest or version, which change on every status update. Without this filter, the
+   * status records that follow every change keep the throttle's hold doubling, and the next real
+   * change waits for it.
+   */
+  private affectsView (record: ShoalRecord): boolean {
+    if (record.kind === 'policy') return true
+    const incumbents = record.resources.filter((r) => r.phase !== 'failed' && r.provisional !== true).map((r) => r.id).sort()
+    const inputs = canonicalJson([record.labels, record.slots, record.adjacencies, incumbents])
+    if (this.placementInputs.get(record.nodeId) === inputs) return false
+    this.placementInputs.set(record.nodeId, inputs)
+    return true
   }
 
   private arm (): void {

@@ -3,7 +3,7 @@
 // (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
 // the view puts it, and nothing runs elsewhere.
 
-import { judgeConvergence, type ServiceSpec } from '../core/index.ts'
+import { computeView, judgeConvergence, type ServiceSpec } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler } from '../daemon/index.ts'
 import type { MeshNode } from '../net/index.ts'
@@ -54,14 +54,19 @@ export function components (fleet: Fleet): number[][] {
   return [...groups.values()]
 }
 
-/** True when every component has converged, judged from each of its nodes. */
+/**
+ * True when every component has converged, judged from each of its nodes with a view computed now
+ * from that node's database — not the reconciler's last view, which lags a change until its throttle
+ * fires and would call a fleet converged before it had noticed the change.
+ */
 export function converged (fleet: Fleet): boolean {
   return components(fleet).every((group) => {
     const hashes = new Set<string>()
     for (const i of group) {
-      const view = fleet.reconcilers[i]?.view
-      if (view === undefined || view.component.length !== group.length) return false
-      if (!judgeConvergence((fleet.mesh.nodes[i] as MeshNode).db, view).converged) return false
+      const node = fleet.mesh.nodes[i] as MeshNode
+      const view = computeView(node.db, node.peerId, { admission: 'operator' })
+      if (view.component.length !== group.length) return false
+      if (!judgeConvergence(node.db, view).converged) return false
       hashes.add(view.viewHash)
     }
     return hashes.size === 1
