@@ -2,3 +2,4 @@
 export * from './actuator.ts'
 export * from './memory.ts'
 export * from './file.ts'
+export * from './process.ts'

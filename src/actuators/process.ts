@@ -1,0 +1,228 @@
+// The process actuator (DESIGN.md §7): a workload `{ kind: 'process', command, args?, env?, cwd? }` is
+// a supervised OS process.
+//
+// - Processes are spawned detached, in their own process group, with output appended to
+//   `dataDir/logs/<resource>.log`: they do not depend on the daemon's pipes, so they outlive a daemon
+//   restart (restarting the daemon must not restart its workloads).
+// - Intent first: the state file (`dataDir/actuators/process/<resource>.json`, written atomically)
+//   records pid, spec and the process's start time from /proc. A restarted daemon adopts a process
+//   only if that pid is alive with the same start time — a reused pid is not ours.
+// - Supervision: an exited process is restarted after an exponential back-off (restartDelayMs × 2^n,
+//   at most maxRestartDelayMs), for children and adopted processes alike (the latter are polled).
+// - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs`.
+// Each process sees SHOAL_NODE, SHOAL_SERVICE and SHOAL_RESOURCE in its environment.
+
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { isAbsolute, join, resolve } from 'node:path'
+import { z } from 'zod'
+import type { WorkloadSpec } from '../core/index.ts'
+import type { Actuator, ObservedWorkload } from './actuator.ts'
+import { writeFileAtomically } from './file.ts'
+
+const processWorkloadSchema = z.object({
+  kind: z.literal('process'),
+  command: z.string().min(1).max(4_096),
+  args: z.array(z.string().max(65_536)).max(1_024).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string().max(65_536)).optional(),
+  cwd: z.string().max(4_096).optional(),
+})
+
+const stateSchema = z.strictObject({
+  pid: z.number().int().positive(),
+  /** Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22). */
+  startTicks: z.string(),
+  specHash: z.string(),
+  workload: z.record(z.string(), z.json()),
+  restarts: z.number().int().nonnegative(),
+})
+type ProcessState = z.infer<typeof stateSchema>
+
+export interface ProcessActuatorOptions {
+  readonly dataDir: string
+  readonly nodeId: string
+  readonly restartDelayMs?: number
+  readonly maxRestartDelayMs?: number
+  readonly stopGraceMs?: number
+  /** How often adopted processes (not our children) are checked for life. */
+  readonly pollIntervalMs?: number
+}
+
+interface Supervised {
+  state: ProcessState
+  restartTimer?: NodeJS.Timeout | undefined
+  lastExit?: string
+  removing: boolean
+}
+
+export class ProcessActuator implements Actuator {
+  readonly kind = 'process'
+  private readonly stateDir: string
+  private readonly logDir: string
+  private readonly supervised = new Map<string, Supervised>()
+  private readonly poller: NodeJS.Timeout
+  private loaded = false
+
+  constructor (private readonly options: ProcessActuatorOptions) {
+    this.stateDir = join(options.dataDir, 'actuators', 'process')
+    this.logDir = join(options.dataDir, 'logs')
+    this.poller = setInterval(() => { void this.pollAdopted() }, options.pollIntervalMs ?? 1_000)
+    this.poller.unref()
+  }
+
+  async observe (): Promise<ObservedWorkload[]> {
+    await this.loadOnce()
+    return [...this.supervised.entries()].map(([resourceId, entry]): ObservedWorkload => {
+      const alive = isSameProcessAlive(entry.state)
+      return {
+        resourceId,
+        specHash: entry.state.specHash,
+        phase: alive ? 'running' : 'failed',
+        restarts: entry.state.restarts,
+        ...(alive || entry.lastExit === undefined ? {} : { lastError: entry.lastExit }),
+      }
+    }).sort((a, b) => (a.resourceId < b.resourceId ? -1 : 1))
+  }
+
+  async ensure (resourceId: string, workload: WorkloadSpec, specHash: string): Promise<void> {
+    await this.loadOnce()
+    const parsed = processWorkloadSchema.safeParse(workload)
+    if (!parsed.success) throw new Error(`process workload: ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    const existing = this.supervised.get(resourceId)
+    if (existing !== undefined && existing.state.specHash === specHash && (isSameProcessAlive(existing.state) || existing.restartTimer !== undefined)) return
+    if (existing !== undefined) await this.remove(resourceId)
+    await this.start(resourceId, workload, specHash, 0)
+  }
+
+  async remove (resourceId: string): Promise<void> {
+    await this.loadOnce()
+    const entry = this.supervised.get(resourceId)
+    if (entry !== undefined) {
+      entry.removing = true
+      clearTimeout(entry.restartTimer)
+      await stopGroup(entry.state, this.options.stopGraceMs ?? 5_000)
+      this.supervised.delete(resourceId)
+    }
+    await rm(this.statePath(resourceId), { force: true })
+  }
+
+  /** Stops supervising, leaving every process running: for a daemon that is about to restart. */
+  close (): void {
+    clearInterval(this.poller)
+    for (const entry of this.supervised.values()) {
+      entry.removing = true
+      clearTimeout(entry.restartTimer)
+    }
+  }
+
+  private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number): Promise<void> {
+    const spec = processWorkloadSchema.parse(workload)
+    await mkdir(this.logDir, { recursive: true })
+    const log = await open(join(this.logDir, `${encodeURIComponent(resourceId)}.log`), 'a', 0o600)
+    const at = resourceId.lastIndexOf('@')
+    const child = spawn(spec.command, spec.args ?? [], {
+      cwd: spec.cwd === undefined ? this.options.dataDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(this.options.dataDir, spec.cwd),
+      env: { ...process.env, ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId },
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    })
+    // Listen before any await: 'spawn' and 'error' fire on a later tick and must not be missed.
+    const spawnedPromise = new Promise<number | Error>((resolveSpawn) => {
+      child.once('spawn', () => resolveSpawn(child.pid as number))
+      child.once('error', (error) => resolveSpawn(error))
+    })
+    await log.close() // the child holds its own copy of the descriptor
+    const spawned = await spawnedPromise
+    if (spawned instanceof Error) throw new Error(`cannot start ${spec.command}: ${spawned.message}`)
+    child.unref()
+    const state: ProcessState = { pid: spawned, startTicks: readStartTicks(spawned) ?? '', specHash, workload: workload as ProcessState['workload'], restarts }
+    await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(state)), 0o600)
+    const entry: Supervised = { state, removing: false }
+    this.supervised.set(resourceId, entry)
+    child.once('exit', (code, signal) => this.onExit(resourceId, entry, signal === null ? `exited with code ${code}` : `killed by ${signal}`))
+  }
+
+  private onExit (resourceId: string, entry: Supervised, how: string): void {
+    if (entry.removing || this.supervised.get(resourceId) !== entry) return
+    const delayMs = Math.min((this.options.restartDelayMs ?? 500) * 2 ** entry.state.restarts, this.options.maxRestartDelayMs ?? 30_000)
+    entry.lastExit = `${how}; restarting in ${delayMs} ms`
+    entry.restartTimer = setTimeout(() => {
+      entry.restartTimer = undefined
+      if (entry.removing) return
+      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, entry.state.restarts + 1).catch((error: Error) => {
+        entry.lastExit = error.message
+      })
+    }, delayMs)
+    entry.restartTimer.unref()
+  }
+
+  /** Adopted processes are not our children: no exit event, so look. */
+  private async pollAdopted (): Promise<void> {
+    for (const [resourceId, entry] of this.supervised) {
+      if (entry.restartTimer === undefined && !entry.removing && !isSameProcessAlive(entry.state) && entry.lastExit === undefined) {
+        this.onExit(resourceId, entry, 'exited while the daemon was away')
+      }
+    }
+  }
+
+  /** Reads the state left by an earlier life of the daemon, once. */
+  private async loadOnce (): Promise<void> {
+    if (this.loaded) return
+    this.loaded = true
+    await mkdir(this.stateDir, { recursive: true })
+    for (const name of await readdir(this.stateDir)) {
+      if (!name.endsWith('.json')) continue
+      const resourceId = decodeURIComponent(name.slice(0, -'.json'.length))
+      try {
+        const state = stateSchema.parse(JSON.parse(await readFile(join(this.stateDir, name), 'utf8')))
+        this.supervised.set(resourceId, { state, removing: false })
+      } catch {
+        await rm(join(this.stateDir, name), { force: true }) // torn or foreign: nothing of ours to adopt
+      }
+    }
+  }
+
+  private statePath (resourceId: string): string {
+    return join(this.stateDir, `${encodeURIComponent(resourceId)}.json`)
+  }
+}
+
+/** The start time of `pid` from /proc (Linux), which tells a reused pid from ours. */
+function readStartTicks (pid: number): string | undefined {
+  try {
+    // Field 22 of /proc/<pid>/stat; the command name (field 2) may hold spaces, so count after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+function isSameProcessAlive (state: ProcessState): boolean {
+  try {
+    process.kill(state.pid, 0)
+  } catch {
+    return false
+  }
+  const ticks = readStartTicks(state.pid)
+  return ticks === undefined || state.startTicks === '' || ticks === state.startTicks
+}
+
+async function stopGroup (state: ProcessState, graceMs: number): Promise<void> {
+  if (!isSameProcessAlive(state)) return
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-state.pid, signal)
+    } catch {
+      try { process.kill(state.pid, signal) } catch { /* already gone */ }
+    }
+  }
+  signalGroup('SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline) {
+    if (!isSameProcessAlive(state)) return
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50))
+  }
+  signalGroup('SIGKILL')
+}

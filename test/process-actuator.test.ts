@@ -1,0 +1,101 @@
+// The process actuator against real OS processes: start with Shoal's environment, restart after a
+// crash with back-off, adoption by a new actuator (a restarted daemon) without a restart, graceful
+// stop, and SIGKILL for a process that ignores SIGTERM.
+
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ProcessActuator } from '../src/actuators/index.ts'
+import { waitFor } from '../src/testing/index.ts'
+
+const actuators: ProcessActuator[] = []
+afterEach(async () => {
+  for (const actuator of actuators.splice(0)) {
+    for (const workload of await actuator.observe()) await actuator.remove(workload.resourceId)
+    actuator.close()
+  }
+})
+
+function newActuator (dataDir: string, options: { stopGraceMs?: number } = {}): ProcessActuator {
+  const actuator = new ProcessActuator({ dataDir, nodeId: 'node-1', restartDelayMs: 100, pollIntervalMs: 100, ...options })
+  actuators.push(actuator)
+  return actuator
+}
+
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
+const pidOf = async (dataDir: string, resourceId: string): Promise<number> =>
+  (JSON.parse(await readFile(join(dataDir, 'actuators', 'process', `${encodeURIComponent(resourceId)}.json`), 'utf8')) as { pid: number }).pid
+
+const sleeper = (out: string) => ({
+  kind: 'process',
+  command: process.execPath,
+  args: ['-e', `require('fs').writeFileSync(${JSON.stringify(out)}, [process.env.SHOAL_NODE, process.env.SHOAL_SERVICE, process.env.SHOAL_RESOURCE, process.env.GREETING].join(' ')); setInterval(() => {}, 1000)`],
+  env: { GREETING: 'hi' },
+})
+
+describe('process actuator', () => {
+  it('starts a process with its environment, observes it, and ensure twice starts it once', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const actuator = newActuator(dataDir)
+    const out = join(dataDir, 'env.txt')
+    await actuator.ensure('web@node-1', sleeper(out), 'h1')
+    await actuator.ensure('web@node-1', sleeper(out), 'h1')
+    await waitFor('the process writes its environment', () => existsSync(out), 10_000)
+    expect(await readFile(out, 'utf8')).toBe('node-1 web web@node-1 hi')
+    expect(await actuator.observe()).toMatchObject([{ resourceId: 'web@node-1', specHash: 'h1', phase: 'running', restarts: 0 }])
+  })
+
+  it('restarts a crashed process after a back-off', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const actuator = newActuator(dataDir)
+    await actuator.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
+    const first = await pidOf(dataDir, 'web@node-1')
+    process.kill(first, 'SIGKILL')
+    let observed = await actuator.observe()
+    const deadline = Date.now() + 10_000
+    while (!(observed[0]?.restarts === 1 && observed[0]?.phase === 'running') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      observed = await actuator.observe()
+    }
+    expect(observed[0]).toMatchObject({ phase: 'running', restarts: 1 })
+    expect(await pidOf(dataDir, 'web@node-1')).not.toBe(first)
+  })
+
+  it('a new actuator over the same data dir adopts the running process without restarting it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const before = newActuator(dataDir)
+    await before.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
+    const pid = await pidOf(dataDir, 'web@node-1')
+    before.close() // the daemon goes away; its workload stays
+    const after = newActuator(dataDir)
+    expect(await after.observe()).toMatchObject([{ resourceId: 'web@node-1', phase: 'running', restarts: 0 }])
+    await after.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
+    expect(await pidOf(dataDir, 'web@node-1')).toBe(pid)
+    expect(alive(pid)).toBe(true)
+  })
+
+  it('remove stops the process gracefully, and SIGKILLs one that ignores SIGTERM', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const actuator = newActuator(dataDir, { stopGraceMs: 300 })
+    await actuator.ensure('polite@node-1', sleeper(join(dataDir, 'a')), 'h1')
+    await actuator.ensure('stubborn@node-1', {
+      kind: 'process', command: process.execPath, args: ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"],
+    }, 'h1')
+    const polite = await pidOf(dataDir, 'polite@node-1')
+    const stubborn = await pidOf(dataDir, 'stubborn@node-1')
+    await new Promise((resolve) => setTimeout(resolve, 300)) // let the stubborn one install its handler
+    await actuator.remove('polite@node-1')
+    await actuator.remove('stubborn@node-1')
+    await actuator.remove('stubborn@node-1')
+    await waitFor('both gone', () => !alive(polite) && !alive(stubborn), 5_000)
+    expect(await actuator.observe()).toEqual([])
+  })
+
+  it('refuses a malformed workload with a message that names the field', async () => {
+    const actuator = newActuator(await mkdtemp(join(tmpdir(), 'shoal-proc-')))
+    await expect(actuator.ensure('x@node-1', { kind: 'process', command: '' }, 'h')).rejects.toThrow(/command/)
+    await expect(actuator.ensure('x@node-1', { kind: 'process', command: '/nonexistent/binary' }, 'h')).rejects.toThrow(/cannot start/)
+  })
+})
