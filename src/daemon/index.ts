@@ -1,2 +1,3 @@
-// The daemon's building blocks. For now: the reconciler loop shared with the simulator.
+// The daemon's building blocks: the reconciler loop (shared with the simulator) and the data store.
 export * from './reconciler.ts'
+export * from './store.ts'

@@ -1,0 +1,138 @@
+// What a daemon keeps in its data directory, written crash-safely (DESIGN.md §9): every file is
+// replaced atomically (temp file, fsync, rename, fsync dir), so a `kill -9` at any instant leaves the
+// old version or the new one, never a torn one.
+//
+//   identity.key     the node's Ed25519 key (protobuf), mode 0600, created once
+//   generation       a counter bumped at every start: the first half of every record version
+//   records.bin      the signed envelopes of every record held, length-prefixed; re-validated on load
+//   peers.json       the peer book: addresses seen in records, for redialling after a restart
+//   shutdown.json    written on a clean stop: a restart within the grace time adopts workloads as running
+//
+// Loading never trusts these files blindly: records go through the same validation as gossip, and a
+// damaged file is reported and set aside, so a node can always start and converge from its peers.
+
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { mkdir, readFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { writeFileAtomically } from '../actuators/file.ts'
+
+export interface LoadProblem {
+  readonly file: string
+  readonly problem: string
+}
+
+export class DataStore {
+  /** Problems met while loading (damaged files set aside), for the daemon to log. */
+  readonly problems: LoadProblem[] = []
+
+  constructor (readonly dataDir: string) {}
+
+  async prepare (): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
+  }
+
+  async loadOrCreateIdentity (): Promise<PrivateKey> {
+    const path = join(this.dataDir, 'identity.key')
+    const existing = await readFile(path).catch(() => undefined)
+    if (existing !== undefined) {
+      try {
+        return privateKeyFromProtobuf(existing)
+      } catch (error) {
+        // Refuse to invent a new identity over a damaged one: the operator admitted this node's key.
+        throw new Error(`${path} is damaged (${(error as Error).message}); restore it from a backup, or remove it to start as a new node that must be admitted again`)
+      }
+    }
+    const key = await generateKeyPair('Ed25519')
+    await writeFileAtomically(path, privateKeyToProtobuf(key), 0o600)
+    return key
+  }
+
+  /** Reads, bumps and persists the generation counter; returns the new generation. */
+  async nextGeneration (): Promise<number> {
+    const path = join(this.dataDir, 'generation')
+    const text = await readFile(path, 'utf8').catch(() => '0')
+    const previous = Number.parseInt(text.trim(), 10)
+    if (!Number.isSafeInteger(previous) || previous < 0) await this.setAside(path, `not a generation number: ${JSON.stringify(text.slice(0, 40))}`)
+    // A lost counter is survivable: the node jumps past its own old records when it sees them.
+    const generation = (Number.isSafeInteger(previous) && previous >= 0 ? previous : 0) + 1
+    await writeFileAtomically(path, Buffer.from(`${generation}\n`), 0o600)
+    return generation
+  }
+
+  async saveRecords (envelopes: Iterable<Uint8Array>): Promise<void> {
+    const parts: Buffer[] = []
+    for (const envelope of envelopes) {
+      const length = Buffer.alloc(4)
+      length.writeUInt32BE(envelope.byteLength)
+      parts.push(length, Buffer.from(envelope))
+    }
+    await writeFileAtomically(join(this.dataDir, 'records.bin'), Buffer.concat(parts), 0o600)
+  }
+
+  async loadRecords (recordBytesMax: number): Promise<Uint8Array[]> {
+    const path = join(this.dataDir, 'records.bin')
+    const data = await readFile(path).catch(() => undefined)
+    if (data === undefined) return []
+    const envelopes: Uint8Array[] = []
+    let offset = 0
+    while (offset < data.byteLength) {
+      const length = offset + 4 <= data.byteLength ? data.readUInt32BE(offset) : -1
+      if (length < 0 || length > recordBytesMax || offset + 4 + length > data.byteLength) {
+        await this.setAside(path, `damaged at byte ${offset}; kept the ${envelopes.length} records before it`)
+        break
+      }
+      envelopes.push(data.subarray(offset + 4, offset + 4 + length))
+      offset += 4 + length
+    }
+    return envelopes
+  }
+
+  async savePeerBook (peers: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    await writeFileAtomically(join(this.dataDir, 'peers.json'), Buffer.from(JSON.stringify(Object.fromEntries(peers))), 0o600)
+  }
+
+  async loadPeerBook (): Promise<Map<string, string[]>> {
+    const path = join(this.dataDir, 'peers.json')
+    const text = await readFile(path, 'utf8').catch(() => undefined)
+    if (text === undefined) return new Map()
+    const parsed = peerBookSchema.safeParse(safeJson(text))
+    if (!parsed.success) {
+      await this.setAside(path, 'not a peer book')
+      return new Map()
+    }
+    return new Map(Object.entries(parsed.data))
+  }
+
+  /** Records a clean stop: a restart before `graceUntilMs` adopts the workloads as running. */
+  async markCleanShutdown (graceUntilMs: number): Promise<void> {
+    await writeFileAtomically(join(this.dataDir, 'shutdown.json'), Buffer.from(JSON.stringify({ graceUntilMs })), 0o600)
+  }
+
+  /** True when the last stop was clean and we are back within its grace time; consumes the marker. */
+  async takeCleanShutdown (nowMs: number): Promise<boolean> {
+    const path = join(this.dataDir, 'shutdown.json')
+    const text = await readFile(path, 'utf8').catch(() => undefined)
+    if (text === undefined) return false
+    await rename(path, `${path}.used`).catch(() => {})
+    const parsed = z.object({ graceUntilMs: z.number() }).safeParse(safeJson(text))
+    return parsed.success && nowMs <= parsed.data.graceUntilMs
+  }
+
+  /** Moves a damaged file out of the way (kept for inspection) and notes the problem. */
+  private async setAside (path: string, problem: string): Promise<void> {
+    this.problems.push({ file: path, problem })
+    await rename(path, `${path}.damaged-${Date.now()}`).catch(() => {})
+  }
+}
+
+const peerBookSchema = z.record(z.string().max(128), z.array(z.string().max(512)).max(32))
+
+function safeJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}

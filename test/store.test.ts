@@ -1,0 +1,71 @@
+// The daemon's data directory: identity kept across starts, generation bumped at each, records and
+// peer book round-trip, damaged files set aside (never a crash), and the clean-shutdown marker.
+
+import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { describe, expect, it } from 'vitest'
+import { DataStore } from '../src/daemon/index.ts'
+
+async function freshStore (): Promise<DataStore> {
+  const store = new DataStore(await mkdtemp(join(tmpdir(), 'shoal-store-')))
+  await store.prepare()
+  return store
+}
+
+describe('data store', () => {
+  it('keeps the identity across starts, in a 0600 file', async () => {
+    const store = await freshStore()
+    const first = peerIdFromPrivateKey(await store.loadOrCreateIdentity()).toString()
+    const again = peerIdFromPrivateKey(await new DataStore(store.dataDir).loadOrCreateIdentity()).toString()
+    expect(again).toBe(first)
+    expect((await stat(join(store.dataDir, 'identity.key'))).mode & 0o777).toBe(0o600)
+  })
+
+  it('refuses to start over a damaged identity rather than silently becoming another node', async () => {
+    const store = await freshStore()
+    await writeFile(join(store.dataDir, 'identity.key'), 'garbage')
+    await expect(store.loadOrCreateIdentity()).rejects.toThrow(/identity.key is damaged/)
+  })
+
+  it('bumps the generation at every start, and survives a damaged counter', async () => {
+    const store = await freshStore()
+    expect(await store.nextGeneration()).toBe(1)
+    expect(await store.nextGeneration()).toBe(2)
+    await writeFile(join(store.dataDir, 'generation'), 'oops')
+    expect(await store.nextGeneration()).toBe(1)
+    expect(store.problems.map((p) => p.problem)).toEqual(['not a generation number: "oops"'])
+  })
+
+  it('round-trips records, and keeps the intact prefix of a damaged file', async () => {
+    const store = await freshStore()
+    const envelopes = [Uint8Array.of(1, 2, 3), Uint8Array.of(4), new Uint8Array(1000).fill(7)]
+    await store.saveRecords(envelopes)
+    expect((await store.loadRecords(64 * 1024)).map((e) => Buffer.from(e).toString('hex'))).toEqual(envelopes.map((e) => Buffer.from(e).toString('hex')))
+    const whole = await readFile(join(store.dataDir, 'records.bin'))
+    await writeFile(join(store.dataDir, 'records.bin'), whole.subarray(0, whole.byteLength - 10)) // torn tail
+    expect(await store.loadRecords(64 * 1024)).toHaveLength(2)
+    expect(store.problems[0]?.problem).toMatch(/damaged at byte 12; kept the 2 records before it/)
+    expect((await readdir(store.dataDir)).some((name) => name.startsWith('records.bin.damaged-'))).toBe(true)
+  })
+
+  it('round-trips the peer book and sets aside one that is not', async () => {
+    const store = await freshStore()
+    await store.savePeerBook(new Map([['peer-a', ['/ip4/127.0.0.1/tcp/1']]]))
+    expect(await store.loadPeerBook()).toEqual(new Map([['peer-a', ['/ip4/127.0.0.1/tcp/1']]]))
+    await writeFile(join(store.dataDir, 'peers.json'), '{not json')
+    expect(await store.loadPeerBook()).toEqual(new Map())
+    expect(store.problems).toHaveLength(1)
+  })
+
+  it('a clean stop is honoured within its grace time, once', async () => {
+    const store = await freshStore()
+    expect(await store.takeCleanShutdown(1_000)).toBe(false)
+    await store.markCleanShutdown(31_000)
+    expect(await store.takeCleanShutdown(30_000)).toBe(true)
+    expect(await store.takeCleanShutdown(30_000)).toBe(false)
+    await store.markCleanShutdown(31_000)
+    expect(await store.takeCleanShutdown(31_001)).toBe(false)
+  })
+})
