@@ -129,6 +129,33 @@ describe('restarts', () => {
   })
 })
 
+describe('seeded records', () => {
+  it('a node restarted from its saved records (its own among them) starts cleanly and jumps past them', async () => {
+    mesh = await startMesh(3, { transport: 'memory' })
+    const [first, ...others] = mesh.nodes as [MeshNode, ...MeshNode[]]
+    await waitFor('one component of 3', () => mesh!.nodes.every((node) => node.component().size === 3), 15_000)
+    for (let i = 0; i < 3; i++) first.updateLocalState({ labels: { zone: `z${i}` } })
+    await waitFor('the last change spreads', () => others.every((node) => node.db.nodeRecord(first.peerId)?.labels.zone === 'z2'), 5_000)
+    const saved = [...first.db.records()].flatMap((record) => {
+      const key = record.kind === 'node' ? `node:${record.nodeId}` : `policy:${record.policyKind}/${record.name}`
+      const envelope = first.db.envelope(key)
+      return envelope === undefined ? [] : [envelope]
+    })
+    const before = first.db.nodeRecord(first.peerId)!.version
+    await first.stop()
+    const restarted = await MeshNode.create({
+      clusterName: mesh.clusterName, privateKey: mesh.keys[0]!, networkKey: mesh.networkKey, operators: [mesh.operator.operatorId],
+      admission: 'operator', transport: 'memory', listen: [`/memory/${mesh.clusterName}-restarted`], bootstrap: others[0]!.addresses(),
+      labels: { zone: 'back' }, generation: before.generation, seedRecords: saved, config: fastNetConfig,
+    })
+    mesh.nodes[0] = restarted
+    const own = restarted.db.nodeRecord(restarted.peerId)!
+    expect(own.labels.zone).toBe('back')
+    expect(own.version.seq).toBeGreaterThan(before.seq) // jumped past its saved record at once
+    await waitFor('everyone holds the new record', () => others.every((node) => node.db.nodeRecord(restarted.peerId)?.labels.zone === 'back'), 10_000)
+  })
+})
+
 describe('liveness', () => {
   it('a stopped node becomes unreachable for everyone', async () => {
     mesh = await startMesh(6, { transport: 'tcp' })

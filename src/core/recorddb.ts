@@ -128,11 +128,6 @@ export class RecordDB {
     return digest
   }
 
-  /** The keys of records a peer holding `peerDigest` lacks or holds in an older version. */
-  keysMissingFrom (peerDigest: Digest): RecordKey[] {
-    return this.recordsMissingFrom(peerDigest).map(recordKey)
-  }
-
   /** The records a peer holding `peerDigest` lacks or holds in an older version. */
   recordsMissingFrom (peerDigest: Digest): ShoalRecord[] {
     const missing: ShoalRecord[] = []

@@ -129,6 +129,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Every address seen in records, by peer id: whom to redial. */
   readonly peerBook = new Map<string, readonly string[]>()
   private libp2p!: Libp2p<{ pubsub: PubSub<GossipsubEvents> }>
+  /** Set once libp2p exists; seed records are ingested before that. */
+  private networkUp = false
   private local: LocalState
   private lastVersion: NodeVersion
   private originateThrottle: ThrottleState
@@ -192,6 +194,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
         pubsub: gossipsub(this.gossipOptions()),
       },
     })
+    this.networkUp = true
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (peer, message) => {
       this.counters.gossipMessages++
@@ -491,7 +494,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   }
 
   private async originate (): Promise<void> {
-    if (this.stopped) return
+    // Seed records (our own among them, after a restart) are ingested before libp2p exists; start()
+    // originates once libp2p is up, jumping past whatever own record the seeds held.
+    if (this.stopped || !this.networkUp) return
     if (this.originating !== undefined) {
       await this.originating
       this.scheduleOriginate()
