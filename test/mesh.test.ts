@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
-import { computeView, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
+import { computeView, recordKey, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
 import { MeshNode, OperatorSigner, defaultNetConfig, fastNetConfig, sealRecord } from '../src/net/index.ts'
 import { cut, heal, newNetworkKey, partition, sameDatabases, startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
 
@@ -114,10 +114,8 @@ describe('restarts', () => {
     const reborn = await MeshNode.create({
       clusterName: mesh.clusterName, privateKey: mesh.keys[0]!, networkKey: mesh.networkKey, operators: [mesh.operator.operatorId],
       admission: 'operator', transport: 'memory', listen: [`/memory/${mesh.clusterName}-reborn`], bootstrap: others[0]!.addresses(),
-      labels: { zone: 'after' }, generation: before.generation, seedRecords: [...others[0]!.db.records()].flatMap((record) => {
-        const envelope = record.kind === 'policy' ? others[0]!.db.envelope(`policy:${record.policyKind}/${record.name}`) : undefined
-        return envelope === undefined ? [] : [envelope]
-      }), config: fastNetConfig,
+      labels: { zone: 'after' }, generation: before.generation,
+      seedRecords: others[0]!.db.policies().flatMap((policy) => others[0]!.db.envelope(recordKey(policy)) ?? []), config: fastNetConfig,
     })
     mesh.nodes[0] = reborn
     await waitFor('everyone holds the reborn record', () => others.every((node) => node.db.nodeRecord(reborn.peerId)?.labels.zone === 'after'), 10_000)
@@ -136,11 +134,7 @@ describe('seeded records', () => {
     await waitFor('one component of 3', () => mesh!.nodes.every((node) => node.component().size === 3), 15_000)
     for (let i = 0; i < 3; i++) first.updateLocalState({ labels: { zone: `z${i}` } })
     await waitFor('the last change spreads', () => others.every((node) => node.db.nodeRecord(first.peerId)?.labels.zone === 'z2'), 5_000)
-    const saved = [...first.db.records()].flatMap((record) => {
-      const key = record.kind === 'node' ? `node:${record.nodeId}` : `policy:${record.policyKind}/${record.name}`
-      const envelope = first.db.envelope(key)
-      return envelope === undefined ? [] : [envelope]
-    })
+    const saved = [...first.db.records()].flatMap((record) => first.db.envelope(recordKey(record)) ?? [])
     const before = first.db.nodeRecord(first.peerId)!.version
     await first.stop()
     const restarted = await MeshNode.create({

@@ -29,7 +29,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  admittedNodeIds, componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
+  admittedNodeIds, admittedOnly, componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
   type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
@@ -248,9 +248,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return [...new Set(this.libp2p.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()))].sort()
   }
 
-  /** Nodes reachable from us over two-way adjacencies, ourselves included. */
+  /** Nodes reachable from us over two-way adjacencies, ourselves included; as computeView counts them. */
   component (): Set<string> {
-    return componentOf(this.db, this.peerId)
+    return componentOf(this.init.admission === 'operator' ? admittedOnly(this.db) : this.db, this.peerId)
   }
 
   get localState (): Readonly<LocalState> {

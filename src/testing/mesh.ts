@@ -3,6 +3,7 @@
 
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
 import { MeshNode, OperatorSigner, fastNetConfig, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 
@@ -37,10 +38,8 @@ export async function startMesh (count: number, options: {
   const networkKey = newNetworkKey()
   const operator = new OperatorSigner(await generateKeyPair('Ed25519'))
   const keys = await Promise.all(Array.from({ length: count }, async () => await generateKeyPair('Ed25519')))
-  const admissions = await Promise.all(keys.map(async (key) => {
-    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-    return (await operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })).envelope
-  }))
+  const admissions = await Promise.all(keys.map(async (key) =>
+    (await operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })).envelope))
   const nodes: MeshNode[] = []
   const bootstrap: string[] = []
   for (let i = 0; i < count; i++) {
