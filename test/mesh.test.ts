@@ -160,28 +160,53 @@ describe('liveness', () => {
     console.log(`stopped node unreachable for all in ${tookMs.toFixed(0)} ms`)
   })
 
-  it('a hung node (alive socket, no answers) becomes unreachable for everyone, with the daemon’s ping settings', async () => {
-    const liveness = { pingIntervalMs: defaultNetConfig.pingIntervalMs, pingTimeoutMinMs: defaultNetConfig.pingTimeoutMinMs, pingTimeoutMaxMs: defaultNetConfig.pingTimeoutMaxMs }
-    mesh = await startMesh(4, { transport: 'tcp', config: { ...fastNetConfig, ...liveness } })
+  /** Starts a MeshNode in a child process (so that it can be SIGSTOPped) and waits until all see it. */
+  async function startChildNode (liveness: object): Promise<{ child: ReturnType<typeof spawn>, peerId: string }> {
     const key = await generateKeyPair('Ed25519')
-    const admission = await mesh.operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })
-    for (const node of mesh.nodes) await node.publish(admission.envelope)
+    const admission = await mesh!.operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })
+    for (const node of mesh!.nodes) await node.publish(admission.envelope)
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/mesh-child.ts', JSON.stringify({
-      clusterName: mesh.clusterName,
+      clusterName: mesh!.clusterName,
       privateKeyHex: Buffer.from(privateKeyToProtobuf(key)).toString('hex'),
-      networkKeyHex: Buffer.from(mesh.networkKey).toString('hex'),
-      operators: [mesh.operator.operatorId],
-      bootstrap: mesh.nodes.flatMap((node) => node.addresses()),
+      networkKeyHex: Buffer.from(mesh!.networkKey).toString('hex'),
+      operators: [mesh!.operator.operatorId],
+      bootstrap: mesh!.nodes.flatMap((node) => node.addresses()),
       seedRecordsHex: [Buffer.from(admission.envelope).toString('hex')],
       liveness,
     })], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
+    const { peerId } = JSON.parse(line) as { peerId: string }
+    await waitFor('the child joins', () => mesh!.nodes.every((node) => node.component().has(peerId)), 15_000)
+    return { child, peerId }
+  }
+
+  const daemonLiveness = { pingIntervalMs: defaultNetConfig.pingIntervalMs, pingTimeoutMinMs: defaultNetConfig.pingTimeoutMinMs, pingTimeoutMaxMs: defaultNetConfig.pingTimeoutMaxMs }
+
+  it('a hung node (alive socket, no answers) becomes unreachable for everyone, with the daemon’s ping settings', async () => {
+    mesh = await startMesh(4, { transport: 'tcp', config: { ...fastNetConfig, ...daemonLiveness } })
+    const { child, peerId } = await startChildNode(daemonLiveness)
     try {
-      const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
-      const hung = JSON.parse(line) as { peerId: string }
-      await waitFor('the child joins', () => mesh!.nodes.every((node) => node.component().has(hung.peerId)), 15_000)
       child.kill('SIGSTOP')
-      const tookMs = await waitFor('everyone sees it gone', () => mesh!.nodes.every((node) => !node.component().has(hung.peerId)), 10_000, 5)
+      const tookMs = await waitFor('everyone sees it gone', () => mesh!.nodes.every((node) => !node.component().has(peerId)), 10_000, 5)
       console.log(`hung node unreachable for all in ${tookMs.toFixed(0)} ms`)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('a 500 ms stall (SIGSTOP, then SIGCONT) drops no connection: nobody ever loses the node', async () => {
+    mesh = await startMesh(4, { transport: 'tcp', config: { ...fastNetConfig, ...daemonLiveness } })
+    const { child, peerId } = await startChildNode(daemonLiveness)
+    try {
+      let lost = 0
+      const watch = setInterval(() => { if (!mesh!.nodes.every((node) => node.component().has(peerId))) lost++ }, 10)
+      child.kill('SIGSTOP')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      child.kill('SIGCONT')
+      await new Promise((resolve) => setTimeout(resolve, 4_000)) // past several ping rounds
+      clearInterval(watch)
+      expect(lost).toBe(0)
+      expect(mesh.nodes.every((node) => node.connectedPeers().includes(peerId))).toBe(true)
     } finally {
       child.kill('SIGKILL')
     }
