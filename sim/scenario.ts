@@ -1,0 +1,258 @@
+// Simulator scenarios: a YAML file of steps run against a fleet of real libp2p nodes in one process.
+//
+//   nodes: 12                 # optional (the --nodes flag overrides it)
+//   zones: 3                  # optional: nodes are labelled zone=a, b, c, … in turn
+//   steps:
+//     - apply: { kind: Service, name: web, replicas: 3, spread: zone }   # workload defaults to memory
+//     - expect: { converged: 10s }
+//     - kill: 4                                  # a node index, or { random: true } (seeded)
+//     - partition: { groups: [[0, 1, 2], [3, 4, 5, 6, 7]], oneWay: false }
+//     - expect: { converged: 10s, replicas: { web: 3 }, noDuplicates: true }
+//     - heal: {}
+//     - delete: Service/web
+//     - sleep: 2s
+//
+// `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
+// each named service running exactly that many replicas, and nothing running twice. A failed expect
+// fails the run; the report names the step and the seed that reproduces it.
+
+import { performance } from 'node:perf_hooks'
+import { parseDocument } from 'yaml'
+import { z } from 'zod'
+import type { PolicySpec, ServiceSpec } from '../src/core/index.ts'
+import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
+import {
+  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, runningResources, startFleet, stopFleet, waitFor,
+  type Fleet,
+} from '../src/testing/index.ts'
+
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s)$/, 'must be like 500ms or 2s')])
+  .transform((value) => (typeof value === 'number' ? value : value.endsWith('ms') ? Number(value.slice(0, -2)) : Number(value.slice(0, -1)) * 1_000))
+
+const policyInput = z.record(z.string(), z.unknown()).transform((value, context) => {
+  const withDefaults = value.kind === 'Service' ? { selector: {}, slots: 1, workload: { kind: 'memory' }, ...value } : value
+  const parsed = policySpecSchema.safeParse(withDefaults)
+  if (!parsed.success) {
+    context.addIssue({ code: 'custom', message: describeSchemaError(parsed.error) })
+    return z.NEVER
+  }
+  return parsed.data as PolicySpec
+})
+
+const at = z.number().int().nonnegative().optional()
+const stepSchemas = {
+  // One policy or a list; normalised to a list first, so an error names the policy's own field.
+  apply: z.strictObject({ apply: z.preprocess((value) => (Array.isArray(value) ? value : [value]), z.array(policyInput).min(1)), at }),
+  delete: z.strictObject({ delete: z.string().regex(/^(Service|Node|Admission)\/[^/]+$/, 'must be KIND/NAME, e.g. Service/web'), at }),
+  kill: z.strictObject({ kill: z.union([z.number().int().nonnegative(), z.strictObject({ random: z.literal(true) })]) }),
+  partition: z.strictObject({ partition: z.strictObject({ groups: z.array(z.array(z.number().int().nonnegative()).min(1)).min(2), oneWay: z.boolean().optional() }) }),
+  heal: z.strictObject({ heal: z.union([z.strictObject({}), z.literal(true), z.null()]) }),
+  sleep: z.strictObject({ sleep: duration }),
+  expect: z.strictObject({
+    expect: z.strictObject({
+      converged: duration.optional(),
+      replicas: z.record(z.string(), z.number().int().nonnegative()).optional(),
+      noDuplicates: z.boolean().optional(),
+    }),
+  }),
+}
+type StepKind = keyof typeof stepSchemas
+export type Step = z.output<(typeof stepSchemas)[StepKind]>
+
+/** A step is chosen by its key, so that an error names the real field, not "no union member matched". */
+const stepSchema = z.unknown().transform((value, context): Step => {
+  const kind = typeof value === 'object' && value !== null ? Object.keys(value).find((key): key is StepKind => key in stepSchemas) : undefined
+  if (kind === undefined) {
+    context.addIssue({ code: 'custom', message: `a step must be one of: ${Object.keys(stepSchemas).join(', ')}` })
+    return z.NEVER
+  }
+  const parsed = stepSchemas[kind].safeParse(value)
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', message: issue.message, path: issue.path })
+    return z.NEVER
+  }
+  return parsed.data
+})
+
+export const scenarioSchema = z.strictObject({
+  nodes: z.number().int().min(1).max(500).optional(),
+  zones: z.number().int().min(1).max(26).optional(),
+  steps: z.array(stepSchema).min(1),
+})
+
+export type Scenario = z.infer<typeof scenarioSchema>
+
+export class ScenarioError extends Error {
+  override readonly name = 'ScenarioError'
+}
+
+/** Parses scenario YAML; errors name the field and, where YAML knows it, the line. */
+export function parseScenario (text: string, fileName: string): Scenario {
+  const document = parseDocument(text)
+  if (document.errors.length > 0) {
+    const error = document.errors[0]
+    const message = (error?.message.split('\n')[0] ?? 'invalid YAML').replace(/ at line \d+, column \d+:?$/, '')
+    throw new ScenarioError(`${fileName}:${error?.linePos?.[0].line ?? '?'}: ${message}`)
+  }
+  const parsed = scenarioSchema.safeParse(document.toJS())
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const path = issue?.path ?? []
+    const node = document.getIn(path, true) as { range?: [number, number] } | undefined
+    const line = node?.range === undefined ? undefined : text.slice(0, node.range[0]).split('\n').length
+    throw new ScenarioError(`${fileName}${line === undefined ? '' : `:${line}`}: ${path.length === 0 ? '(scenario)' : path.join('.')}: ${issue?.message ?? 'invalid'}`)
+  }
+  return parsed.data
+}
+
+export interface StepReport {
+  readonly index: number
+  readonly step: string
+  readonly durationMs: number
+  /** For `expect`: how long convergence took (null if not asked for). */
+  readonly convergedMs: number | null
+  /** For kill, partition and heal: how long until every node saw the change (null for other steps). */
+  readonly effectMs: number | null
+  readonly messages: number
+  readonly bytes: number
+  readonly ok: boolean
+  readonly problem?: string
+}
+
+export interface ScenarioReport {
+  readonly seed: number
+  readonly nodes: number
+  readonly steps: StepReport[]
+  readonly verdict: 'pass' | 'fail'
+  readonly failure?: string
+}
+
+export interface RunOptions {
+  readonly nodes: number
+  readonly seed: number
+  readonly onStep?: (report: StepReport) => void
+}
+
+export async function runScenario (scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
+  const zones = scenario.zones ?? 3
+  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }))
+  const random = seededRandom(options.seed)
+  const services = new Map<string, ServiceSpec>()
+  const steps: StepReport[] = []
+  let failure: string | undefined
+  try {
+    await waitFor('the mesh to form', () => components(fleet).length === 1, 60_000, 20)
+    for (const [index, step] of scenario.steps.entries()) {
+      const before = traffic(fleet)
+      const start = performance.now()
+      const outcome = await runStep(fleet, step, services, random)
+      const after = traffic(fleet)
+      const report: StepReport = {
+        index, step: describeStep(step), durationMs: performance.now() - start, convergedMs: outcome.convergedMs, effectMs: outcome.effectMs ?? null,
+        messages: after.messages - before.messages, bytes: after.bytes - before.bytes, ok: outcome.problem === undefined,
+        ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
+      }
+      steps.push(report)
+      options.onStep?.(report)
+      if (outcome.problem !== undefined) {
+        failure = `step ${index + 1} (${report.step}) failed: ${outcome.problem}; reproduce with --seed ${options.seed}`
+        break
+      }
+    }
+  } finally {
+    await stopFleet(fleet)
+  }
+  return { seed: options.seed, nodes: options.nodes, steps, verdict: failure === undefined ? 'pass' : 'fail', ...(failure === undefined ? {} : { failure }) }
+}
+
+/** How long topology steps may take to be seen by every node before the step fails. */
+const effectTimeoutMs = 60_000
+
+async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceSpec>, random: () => number): Promise<{ convergedMs: number | null, effectMs?: number, problem?: string }> {
+  // A topology step ends when every node sees its effect; otherwise an `expect` right after it would
+  // judge the old topology, which is still converged.
+  const seen = async (what: string, condition: () => boolean): Promise<{ convergedMs: null, effectMs?: number, problem?: string }> => {
+    try {
+      return { convergedMs: null, effectMs: await waitFor(what, condition, effectTimeoutMs, 10) }
+    } catch {
+      return { convergedMs: null, problem: `${what}: not seen by every node within ${effectTimeoutMs / 1000} s` }
+    }
+  }
+  const operator = fleet.mesh.operator
+  /** The node that publishes: the one named by `at`, or the first live one. */
+  const publisher = (at: number | undefined): number => (at !== undefined && fleet.live.has(at) ? at : [...fleet.live][0] as number)
+  if ('apply' in step) {
+    for (const spec of Array.isArray(step.apply) ? step.apply : [step.apply]) {
+      if (spec.kind === 'Service') services.set(spec.name, spec)
+      await fleet.mesh.nodes[publisher(step.at)]!.publish((await operator.sign(spec)).envelope)
+    }
+  } else if ('delete' in step) {
+    const [kind, name] = step.delete.split('/') as ['Service' | 'Node' | 'Admission', string]
+    if (kind === 'Service') services.delete(name)
+    await fleet.mesh.nodes[publisher(step.at)]!.publish((await operator.signDeletion(kind, name)).envelope)
+  } else if ('kill' in step) {
+    const live = [...fleet.live]
+    const index = typeof step.kill === 'number' ? step.kill : live[Math.floor(random() * live.length)] as number
+    if (!fleet.live.has(index)) return { convergedMs: null, problem: `node ${index} is not running` }
+    const peerId = fleet.mesh.nodes[index]!.peerId
+    await crashNode(fleet, index)
+    return await seen(`node ${index} gone`, () => liveNodes(fleet).every((node) => !node.component().has(peerId)))
+  } else if ('partition' in step) {
+    const groups = step.partition.groups.map((group) => group.filter((i) => fleet.live.has(i)).map((i) => fleet.mesh.nodes[i]!))
+    if (step.partition.oneWay === true) await cut(groups[0] ?? [], groups.slice(1).flat(), { oneWay: true })
+    else await partition(groups)
+    const wanted = groups.filter((group) => group.length > 0).length
+    return await seen('the split', () => components(fleet).length >= wanted)
+  } else if ('heal' in step) {
+    heal(liveNodes(fleet))
+    return await seen('the heal (one component)', () => components(fleet).length === 1)
+  } else if ('sleep' in step) {
+    await new Promise((resolve) => setTimeout(resolve, step.sleep))
+  } else {
+    return await checkExpectations(fleet, step.expect, services)
+  }
+  return { convergedMs: null }
+}
+
+async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<{ convergedMs: number | null, problem?: string }> {
+  let convergedMs: number | null = null
+  if (expectation.converged !== undefined) {
+    try {
+      convergedMs = await waitFor('convergence', () => converged(fleet), expectation.converged, 10)
+    } catch {
+      return { convergedMs: null, problem: `not converged within ${expectation.converged} ms` }
+    }
+  }
+  for (const [name, wanted] of Object.entries(expectation.replicas ?? {})) {
+    for (const group of components(fleet)) {
+      const count = runningResources(fleet, group).filter((id) => id.startsWith(`${name}@`)).length
+      if (count !== wanted) return { convergedMs, problem: `${name}: ${count} running in a component of ${group.length}, expected ${wanted}` }
+    }
+  }
+  if (expectation.noDuplicates === true) {
+    const excess = excessReplicas(fleet, [...services.values()])
+    if (excess.length > 0) return { convergedMs, problem: `runs twice: ${excess.join('; ')}` }
+  }
+  return { convergedMs }
+}
+
+function describeStep (step: Step): string {
+  const [kind, value] = Object.entries(step)[0] as [string, unknown]
+  return `${kind} ${JSON.stringify(value)}`.slice(0, 80)
+}
+
+function traffic (fleet: Fleet): { messages: number, bytes: number } {
+  return fleet.mesh.nodes.reduce((sum, node) => ({ messages: sum.messages + node.counters.gossipMessages, bytes: sum.bytes + node.counters.gossipBytes }), { messages: 0, bytes: 0 })
+}
+
+/** mulberry32: a small seeded generator, so that a run's random choices replay from its seed. */
+function seededRandom (seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}

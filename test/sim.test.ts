@@ -1,0 +1,66 @@
+// `shoal sim` scenarios: parse errors name the line and field, a small scenario runs to PASS, a failed
+// expectation names the step and the seed, and the CLI answers a wrong flag or file with one line.
+
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseScenario, runScenario } from '../sim/scenario.ts'
+
+describe('scenario files', () => {
+  it('a YAML syntax error names the line', () => {
+    expect(() => parseScenario('steps:\n  - sleep: 1s\n - kill: 1\n', 'bad.yaml')).toThrow(/^bad\.yaml:3: A block sequence may not be used as an implicit map key$/)
+  })
+
+  it('a bad field names its path and line', () => {
+    const text = 'steps:\n  - sleep: 1s\n  - expect: { converged: soon }\n'
+    expect(() => parseScenario(text, 's.yaml')).toThrow(/s\.yaml:3: steps\.1/)
+    expect(() => parseScenario('steps:\n  - apply: { kind: Service, name: Web, replicas: 1 }\n', 'p.yaml')).toThrow(/name: must be lower-case/)
+    expect(() => parseScenario('steps: []\n', 'e.yaml')).toThrow(/e\.yaml:1: steps: /)
+  })
+
+  it('a split, per-component expectations and a heal run to PASS', async () => {
+    const scenario = parseScenario([
+      'steps:',
+      '  - apply: { kind: Service, name: web, replicas: 2 }',
+      '  - expect: { converged: 20s, replicas: { web: 2 }, noDuplicates: true }',
+      '  - partition: { groups: [[0, 1, 2], [3, 4, 5]] }',
+      '  - expect: { converged: 20s, replicas: { web: 2 } }',
+      '  - heal: {}',
+      '  - expect: { converged: 20s, replicas: { web: 2 }, noDuplicates: true }',
+    ].join('\n'), 'inline.yaml')
+    const report = await runScenario(scenario, { nodes: 6, seed: 1 })
+    expect(report.failure).toBeUndefined()
+    expect(report.verdict).toBe('pass')
+    expect(report.steps).toHaveLength(6)
+    expect(report.steps[4]?.effectMs).toBeGreaterThan(0) // the heal, seen by every node
+  })
+
+  it('a failed expectation fails the run, naming the step and the seed', async () => {
+    const scenario = parseScenario('steps:\n  - apply: { kind: Service, name: web, replicas: 2 }\n  - expect: { converged: 20s, replicas: { web: 3 } }\n', 'x.yaml')
+    const report = await runScenario(scenario, { nodes: 4, seed: 42 })
+    expect(report.verdict).toBe('fail')
+    expect(report.failure).toMatch(/^step 2 \(expect .*\) failed: web: 2 running in a component of 4, expected 3; reproduce with --seed 42$/)
+  })
+})
+
+describe('shoal CLI', () => {
+  const shoal = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 })
+
+  it('a wrong flag gets a one-line error and exit code 2', () => {
+    const result = shoal('sim', '--nodes', 'many')
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/--nodes.*must be a whole number/)
+  })
+
+  it('a bad scenario file gets a one-line error naming file, line and field, and exit code 2', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'shoal-sim-')), 'bad.yaml')
+    await writeFile(file, 'steps:\n  - kill: -1\n')
+    const result = shoal('sim', '--scenario', file)
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim()).toMatch(new RegExp(`^shoal: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: steps\\.0`))
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
