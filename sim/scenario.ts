@@ -11,6 +11,8 @@
 //     - heal: {}
 //     - delete: Service/web
 //     - sleep: 2s
+//     - restart: 4                               # a crashed node starts again (next generation)
+//     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
 //
 // `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
 // each named service running exactly that many replicas, and nothing running twice. A failed expect
@@ -22,7 +24,7 @@ import { z } from 'zod'
 import type { PolicySpec, ServiceSpec } from '../src/core/index.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
-  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, runningResources, startFleet, stopFleet, waitFor,
+  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, startFleet, stopFleet, waitFor,
   type Fleet,
 } from '../src/testing/index.ts'
 
@@ -45,7 +47,14 @@ const stepSchemas = {
   apply: z.strictObject({ apply: z.preprocess((value) => (Array.isArray(value) ? value : [value]), z.array(policyInput).min(1)), at }),
   delete: z.strictObject({ delete: z.string().regex(/^(Service|Node|Admission)\/[^/]+$/, 'must be KIND/NAME, e.g. Service/web'), at }),
   kill: z.strictObject({ kill: z.union([z.number().int().nonnegative(), z.strictObject({ random: z.literal(true) })]) }),
-  partition: z.strictObject({ partition: z.strictObject({ groups: z.array(z.array(z.number().int().nonnegative()).min(1)).min(2), oneWay: z.boolean().optional() }) }),
+  restart: z.strictObject({ restart: z.number().int().nonnegative() }),
+  churn: z.strictObject({ churn: z.strictObject({ count: z.number().int().min(1).max(100), every: duration }) }),
+  partition: z.strictObject({
+    partition: z.union([
+      z.strictObject({ groups: z.array(z.array(z.number().int().nonnegative()).min(1)).min(2), oneWay: z.boolean().optional() }),
+      z.strictObject({ halves: z.literal(true) }), // the live nodes, split into two halves by index
+    ]),
+  }),
   heal: z.strictObject({ heal: z.union([z.strictObject({}), z.literal(true), z.null()]) }),
   sleep: z.strictObject({ sleep: duration }),
   expect: z.strictObject({
@@ -130,12 +139,26 @@ export interface ScenarioReport {
 export interface RunOptions {
   readonly nodes: number
   readonly seed: number
+  readonly transport?: 'memory' | 'tcp'
   readonly onStep?: (report: StepReport) => void
 }
 
+/** Node indices a step names, so that a scenario written for more nodes fails before it starts. */
+function namedNodes (step: Step): number[] {
+  if ('kill' in step && typeof step.kill === 'number') return [step.kill]
+  if ('restart' in step) return [step.restart]
+  if ('partition' in step && 'groups' in step.partition) return step.partition.groups.flat()
+  if (('apply' in step || 'delete' in step) && step.at !== undefined) return [step.at]
+  return []
+}
+
 export async function runScenario (scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
+  for (const [index, step] of scenario.steps.entries()) {
+    const beyond = namedNodes(step).find((node) => node >= options.nodes)
+    if (beyond !== undefined) throw new ScenarioError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)
+  }
   const zones = scenario.zones ?? 3
-  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }))
+  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }), options.transport ?? 'memory')
   const random = seededRandom(options.seed)
   const services = new Map<string, ServiceSpec>()
   const steps: StepReport[] = []
@@ -197,9 +220,26 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     const peerId = fleet.mesh.nodes[index]!.peerId
     await crashNode(fleet, index)
     return await seen(`node ${index} gone`, () => liveNodes(fleet).every((node) => !node.component().has(peerId)))
+  } else if ('restart' in step) {
+    if (fleet.live.has(step.restart) || step.restart >= fleet.mesh.nodes.length) return { convergedMs: null, problem: `node ${step.restart} is not a crashed node` }
+    await restartNode(fleet, step.restart)
+    return await seen(`node ${step.restart} back`, () => components(fleet).length === 1)
+  } else if ('churn' in step) {
+    // `count` times: crash a random node, wait, start it again, wait.
+    for (let round = 0; round < step.churn.count; round++) {
+      const live = [...fleet.live]
+      if (live.length < 2) break
+      const index = live[Math.floor(random() * live.length)] as number
+      await crashNode(fleet, index)
+      await new Promise((resolve) => setTimeout(resolve, step.churn.every))
+      await restartNode(fleet, index)
+      await new Promise((resolve) => setTimeout(resolve, step.churn.every))
+    }
   } else if ('partition' in step) {
-    const groups = step.partition.groups.map((group) => group.filter((i) => fleet.live.has(i)).map((i) => fleet.mesh.nodes[i]!))
-    if (step.partition.oneWay === true) await cut(groups[0] ?? [], groups.slice(1).flat(), { oneWay: true })
+    const live = [...fleet.live]
+    const indexGroups = 'halves' in step.partition ? [live.slice(0, Math.ceil(live.length / 2)), live.slice(Math.ceil(live.length / 2))] : step.partition.groups
+    const groups = indexGroups.map((group) => group.filter((i) => fleet.live.has(i)).map((i) => fleet.mesh.nodes[i]!))
+    if ('oneWay' in step.partition && step.partition.oneWay === true) await cut(groups[0] ?? [], groups.slice(1).flat(), { oneWay: true })
     else await partition(groups)
     const wanted = groups.filter((group) => group.length > 0).length
     return await seen('the split', () => components(fleet).length >= wanted)

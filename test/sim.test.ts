@@ -37,6 +37,28 @@ describe('scenario files', () => {
     expect(report.steps[4]?.effectMs).toBeGreaterThan(0) // the heal, seen by every node
   })
 
+  it('kill, restart (same identity, next generation) and churn come back to one converged fleet', async () => {
+    const scenario = parseScenario([
+      'steps:',
+      '  - apply: { kind: Service, name: web, replicas: 2 }',
+      '  - expect: { converged: 20s, replicas: { web: 2 } }',
+      '  - kill: 1',
+      '  - expect: { converged: 20s, replicas: { web: 2 }, noDuplicates: true }',
+      '  - restart: 1',
+      '  - expect: { converged: 20s, replicas: { web: 2 }, noDuplicates: true }',
+      '  - churn: { count: 2, every: 300ms }',
+      '  - expect: { converged: 30s, replicas: { web: 2 }, noDuplicates: true }',
+    ].join('\n'), 'churn.yaml')
+    const report = await runScenario(scenario, { nodes: 5, seed: 3 })
+    expect(report.failure).toBeUndefined()
+    expect(report.steps.map((step) => step.ok)).toEqual(Array(8).fill(true))
+  })
+
+  it('a step that names a node the run does not have is refused before anything starts', async () => {
+    const scenario = parseScenario('steps:\n  - sleep: 1ms\n  - kill: 7\n', 'k.yaml')
+    await expect(runScenario(scenario, { nodes: 4, seed: 1 })).rejects.toThrow('step 2 names node 7, but the run has 4 nodes (0 to 3)')
+  })
+
   it('a failed expectation fails the run, naming the step and the seed', async () => {
     const scenario = parseScenario('steps:\n  - apply: { kind: Service, name: web, replicas: 2 }\n  - expect: { converged: 20s, replicas: { web: 3 } }\n', 'x.yaml')
     const report = await runScenario(scenario, { nodes: 4, seed: 42 })
@@ -53,6 +75,13 @@ describe('shoal CLI', () => {
     expect(result.status).toBe(2)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/--nodes.*must be a whole number/)
+  })
+
+  it('a transport that does not exist gets a one-line error naming the choices', () => {
+    const result = shoal('sim', '--transport', 'udp')
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim()).toMatch(/--transport.*udp.*memory, tcp/)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
   })
 
   it('a bad scenario file gets a one-line error naming file, line and field, and exit code 2', async () => {

@@ -10,7 +10,7 @@ import '../polyfill.ts'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { parseScenario, runScenario, ScenarioError, type StepReport } from '../../sim/scenario.ts'
 
 const builtInScenario = join(dirname(fileURLToPath(import.meta.url)), '../../sim/scenarios/demo.yaml')
@@ -27,17 +27,18 @@ function integer (value: string): number {
   return number
 }
 
-async function sim (options: { nodes?: number, scenario?: string, seed?: number, report?: string, json?: boolean }): Promise<number> {
+async function sim (options: { nodes?: number, scenario?: string, seed?: number, transport: 'memory' | 'tcp', report?: string, json?: boolean }): Promise<number> {
   const file = options.scenario ?? builtInScenario
   const text = await readFile(file, 'utf8').catch((error: Error) => { throw new ScenarioError(`cannot read ${file}: ${error.message}`) })
   const scenario = parseScenario(text, file)
   const nodes = options.nodes ?? scenario.nodes ?? 20
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   const out = options.json === true ? process.stderr : process.stdout
-  out.write(`shoal sim: ${nodes} nodes in one process (real libp2p, memory transport, memory actuators), seed ${seed}\n`)
+  out.write(`shoal sim: ${nodes} nodes in one process (real libp2p, ${options.transport} transport, memory actuators), seed ${seed}\n`)
   const report = await runScenario(scenario, {
     nodes,
     seed,
+    transport: options.transport,
     onStep: (step: StepReport) => {
       const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
       out.write(`${String(step.index + 1).padStart(3)}. ${step.step.padEnd(60)} ${converged.padEnd(22)} ${String(step.messages).padStart(6)} msgs ${(step.bytes / 1024).toFixed(0).padStart(6)} KB  ${step.ok ? '' : `FAILED: ${step.problem}`}\n`)
@@ -62,6 +63,7 @@ program.command('sim')
   .option('--nodes <n>', 'number of nodes (default: the scenario\'s, else 20)', positiveInteger)
   .option('--scenario <file>', 'scenario YAML file')
   .option('--seed <s>', 'seed for the scenario\'s random choices', integer)
+  .addOption(new Option('--transport <kind>', 'how the nodes connect').choices(['memory', 'tcp']).default('memory'))
   .option('--report <dir>', 'write report.json into this directory')
   .option('--json', 'print the report as JSON on stdout')
   .action(async (options) => { process.exitCode = await sim(options) })

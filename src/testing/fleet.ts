@@ -3,10 +3,10 @@
 // (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
 // the view puts it, and nothing runs elsewhere.
 
-import { computeView, judgeConvergence, type ServiceSpec } from '../core/index.ts'
+import { computeView, judgeConvergence, recordKey, type ServiceSpec } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler } from '../daemon/index.ts'
-import type { MeshNode } from '../net/index.ts'
+import { MeshNode, type MeshNodeInit } from '../net/index.ts'
 import { startMesh, type TestMesh } from './mesh.ts'
 
 export interface Fleet {
@@ -17,8 +17,8 @@ export interface Fleet {
   readonly live: Set<number>
 }
 
-export async function startFleet (count: number, labels: (index: number) => Record<string, string>): Promise<Fleet> {
-  const mesh = await startMesh(count, { transport: 'memory', labels })
+export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory'): Promise<Fleet> {
+  const mesh = await startMesh(count, { transport, labels })
   const actuators = mesh.nodes.map(() => new MemoryActuator())
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
   for (const reconciler of reconcilers) await reconciler.start()
@@ -36,6 +36,33 @@ export async function crashNode (fleet: Fleet, index: number): Promise<void> {
   await fleet.reconcilers[index]?.stop()
   fleet.actuators[index]?.crash()
   await fleet.mesh.nodes[index]?.stop()
+}
+
+/**
+ * Starts a crashed node again, as a daemon restart would: same identity, the next generation, the
+ * records it held restored, bootstrapped from live nodes. Its memory workloads died with it.
+ */
+export async function restartNode (fleet: Fleet, index: number): Promise<void> {
+  const old = fleet.mesh.nodes[index] as MeshNode
+  const init = fleet.mesh.inits[index] as MeshNodeInit
+  if (fleet.live.has(index)) throw new Error(`node ${index} is running`)
+  const generation = init.generation + 1
+  const restarted: MeshNodeInit = {
+    ...init,
+    generation,
+    listen: init.transport === 'tcp' ? init.listen : [`/memory/${fleet.mesh.clusterName}-${index}-g${generation}`],
+    bootstrap: liveNodes(fleet).slice(0, 3).flatMap((node) => node.addresses()),
+    seedRecords: [...old.db.records()].flatMap((record) => old.db.envelope(recordKey(record)) ?? []),
+  }
+  const node = await MeshNode.create(restarted)
+  const actuator = new MemoryActuator()
+  const reconciler = new Reconciler({ mesh: node, actuators: [actuator], admission: 'operator' })
+  await reconciler.start()
+  fleet.mesh.nodes[index] = node
+  fleet.mesh.inits[index] = restarted
+  fleet.actuators[index] = actuator
+  fleet.reconcilers[index] = reconciler
+  fleet.live.add(index)
 }
 
 export function liveNodes (fleet: Fleet): MeshNode[] {

@@ -13,6 +13,8 @@ export interface TestMesh {
   readonly networkKey: Uint8Array
   readonly clusterName: string
   readonly keys: PrivateKey[]
+  /** How each node was started: what a restart starts again (with the next generation). */
+  readonly inits: MeshNodeInit[]
   stop(): Promise<void>
 }
 
@@ -41,6 +43,7 @@ export async function startMesh (count: number, options: {
   const admissions = await Promise.all(keys.map(async (key) =>
     (await operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })).envelope))
   const nodes: MeshNode[] = []
+  const inits: MeshNodeInit[] = []
   const bootstrap: string[] = []
   for (let i = 0; i < count; i++) {
     const init: MeshNodeInit = {
@@ -60,11 +63,12 @@ export async function startMesh (count: number, options: {
       probeTopic: options.probeTopic ?? false,
     }
     const node = await MeshNode.create(init)
+    inits.push(init)
     nodes.push(node)
     bootstrap.push(...node.addresses())
   }
   return {
-    nodes, operator, networkKey, clusterName, keys,
+    nodes, operator, networkKey, clusterName, keys, inits,
     async stop () {
       await Promise.all(nodes.map(async (node) => await node.stop().catch(() => {})))
     },
