@@ -6,6 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { renderReportHtml } from '../sim/report.ts'
 import { parseScenario, runScenario } from '../sim/scenario.ts'
 
 describe('scenario files', () => {
@@ -35,6 +36,11 @@ describe('scenario files', () => {
     expect(report.verdict).toBe('pass')
     expect(report.steps).toHaveLength(6)
     expect(report.steps[4]?.effectMs).toBeGreaterThan(0) // the heal, seen by every node
+    const html = renderReportHtml(report)
+    expect(html).toContain('<svg')
+    expect(html).toContain('PASS')
+    expect(html).toContain('partition {&quot;groups&quot;')
+    expect(html).not.toMatch(/(src|href)=|https?:\/\//) // self-contained: nothing to fetch
   })
 
   it('kill, restart (same identity, next generation) and churn come back to one converged fleet', async () => {

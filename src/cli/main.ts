@@ -11,6 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { renderReportHtml } from '../../sim/report.ts'
 import { parseScenario, runScenario, ScenarioError, type StepReport } from '../../sim/scenario.ts'
 
 const builtInScenario = join(dirname(fileURLToPath(import.meta.url)), '../../sim/scenarios/demo.yaml')
@@ -48,7 +49,8 @@ async function sim (options: { nodes?: number, scenario?: string, seed?: number,
   if (options.report !== undefined) {
     await mkdir(options.report, { recursive: true })
     await writeFile(join(options.report, 'report.json'), JSON.stringify(report, null, 2))
-    out.write(`report written to ${join(options.report, 'report.json')}\n`)
+    await writeFile(join(options.report, 'report.html'), renderReportHtml(report))
+    out.write(`report written to ${join(options.report, 'report.json')} and report.html\n`)
   }
   if (options.json === true) process.stdout.write(JSON.stringify(report) + '\n')
   return report.verdict === 'pass' ? 0 : 1
@@ -64,7 +66,7 @@ program.command('sim')
   .option('--scenario <file>', 'scenario YAML file')
   .option('--seed <s>', 'seed for the scenario\'s random choices', integer)
   .addOption(new Option('--transport <kind>', 'how the nodes connect').choices(['memory', 'tcp']).default('memory'))
-  .option('--report <dir>', 'write report.json into this directory')
+  .option('--report <dir>', 'write report.json and report.html into this directory')
   .option('--json', 'print the report as JSON on stdout')
   .action(async (options) => { process.exitCode = await sim(options) })
 

@@ -1,0 +1,53 @@
+// report.html: a self-contained page (inline SVG, no scripts, no network) with, per step, the time until
+// every node saw it or the fleet converged, and the gossip traffic it caused; then the step table and
+// the verdict. A pure function of the report, so it can be tested without a browser.
+
+import type { ScenarioReport, StepReport } from './scenario.ts'
+
+export function renderReportHtml (report: ScenarioReport): string {
+  const rows = report.steps.map((step) => `<tr class="${step.ok ? '' : 'failed'}"><td>${step.index + 1}</td><td><code>${escapeHtml(step.step)}</code></td>` +
+    `<td>${formatMs(step.convergedMs ?? step.effectMs)}</td><td>${step.messages}</td><td>${(step.bytes / 1024).toFixed(0)}</td><td>${escapeHtml(step.problem ?? '')}</td></tr>`).join('\n')
+  const verdict = report.verdict === 'pass' ? 'PASS' : `FAIL — ${escapeHtml(report.failure ?? '')}`
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>shoal sim report (seed ${report.seed})</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin-top: 1em; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
+tr.failed { background: #fdd; } .verdict { font-size: 1.3em; font-weight: bold; }
+svg text { font: 11px system-ui, sans-serif; }
+</style></head><body>
+<h1>shoal sim</h1>
+<p>${report.nodes} nodes in one process, seed ${report.seed}. <span class="verdict">${verdict}</span></p>
+<h2>Time until every node saw the step, or the fleet converged (ms)</h2>
+${barChart(report.steps, (step) => step.convergedMs ?? step.effectMs ?? 0, '#3a7bd5')}
+<h2>Gossip traffic per step (KB, all nodes)</h2>
+${barChart(report.steps, (step) => step.bytes / 1024, '#e07b39')}
+<h2>Steps</h2>
+<table><tr><th>#</th><th>step</th><th>ms</th><th>messages</th><th>KB</th><th>problem</th></tr>
+${rows}
+</table>
+</body></html>
+`
+}
+
+function barChart (steps: readonly StepReport[], value: (step: StepReport) => number, colour: string): string {
+  const barWidth = 36
+  const height = 160
+  const max = Math.max(1, ...steps.map(value))
+  const bars = steps.map((step, i) => {
+    const barHeight = Math.round((value(step) / max) * (height - 30))
+    const x = 10 + i * (barWidth + 8)
+    return `<rect x="${x}" y="${height - 15 - barHeight}" width="${barWidth}" height="${barHeight}" fill="${step.ok ? colour : '#c33'}"><title>${escapeHtml(step.step)}: ${value(step).toFixed(0)}</title></rect>` +
+      `<text x="${x + barWidth / 2}" y="${height - 2}" text-anchor="middle">${step.index + 1}</text>` +
+      `<text x="${x + barWidth / 2}" y="${height - 18 - barHeight}" text-anchor="middle">${value(step).toFixed(0)}</text>`
+  }).join('')
+  return `<svg width="${20 + steps.length * (barWidth + 8)}" height="${height}" role="img">${bars}</svg>`
+}
+
+function formatMs (value: number | null): string {
+  return value === null ? '' : value.toFixed(0)
+}
+
+function escapeHtml (text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
