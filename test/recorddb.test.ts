@@ -185,3 +185,13 @@ describe("a node's own record from before a restart", () => {
     expect(db.merge(next)).toBe('replaced')
   })
 })
+
+describe('envelopes', () => {
+  it('returns the signed bytes of exactly the records merged with them, newest version only', () => {
+    const db = new RecordDB()
+    db.merge(nodeRecord('n1', { version: { generation: 1, seq: 1 } }), Uint8Array.of(1))
+    db.merge(nodeRecord('n1', { version: { generation: 1, seq: 2 } }), Uint8Array.of(2))
+    db.merge(policy(service('web')))
+    expect(db.envelopes()).toEqual([Uint8Array.of(2)])
+  })
+})

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
-import type { WorkloadSpec } from '../core/index.ts'
+import { compareStrings, type WorkloadSpec } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from './actuator.ts'
 import { writeFileAtomically } from './file.ts'
 
@@ -82,7 +82,7 @@ export class ProcessActuator implements Actuator {
         restarts: entry.state.restarts,
         ...(alive || entry.lastExit === undefined ? {} : { lastError: entry.lastExit }),
       }
-    }).sort((a, b) => (a.resourceId < b.resourceId ? -1 : 1))
+    }).sort((a, b) => compareStrings(a.resourceId, b.resourceId))
   }
 
   async ensure (resourceId: string, workload: WorkloadSpec, specHash: string): Promise<void> {

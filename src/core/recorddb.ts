@@ -77,6 +77,13 @@ export class RecordDB {
     for (const entry of other.entries.values()) this.merge(entry.record, entry.envelope)
   }
 
+  /** The signed bytes of every record merged with them: what a node saves, or hands to a restarted self. */
+  envelopes (): Uint8Array[] {
+    const result: Uint8Array[] = []
+    for (const { envelope } of this.entries.values()) if (envelope !== undefined) result.push(envelope)
+    return result
+  }
+
   /** The signed bytes a record arrived in, if it was merged with them. */
   envelope (key: RecordKey): Uint8Array | undefined {
     return this.entries.get(key)?.envelope

@@ -16,7 +16,7 @@
 
 import { EventEmitter } from 'node:events'
 import {
-  canonicalJson, computeView, initialThrottleState, noteChange, plan, runDue,
+  canonicalJson, compareStrings, computeView, initialThrottleState, noteChange, plan, runDue,
   type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
@@ -175,7 +175,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         all.push(workload)
       }
     }
-    return all.sort((a, b) => (a.resourceId < b.resourceId ? -1 : a.resourceId > b.resourceId ? 1 : 0))
+    return all.sort((a, b) => compareStrings(a.resourceId, b.resourceId))
   }
 
   /** Updates our record only when what it says about us changed: the loop must come to rest. */

@@ -3,7 +3,7 @@
 // (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
 // the view puts it, and nothing runs elsewhere.
 
-import { computeView, judgeConvergence, recordKey, type ServiceSpec } from '../core/index.ts'
+import { computeView, judgeConvergence, type ServiceSpec } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit } from '../net/index.ts'
@@ -52,7 +52,7 @@ export async function restartNode (fleet: Fleet, index: number): Promise<void> {
     generation,
     listen: init.transport === 'tcp' ? init.listen : [`/memory/${fleet.mesh.clusterName}-${index}-g${generation}`],
     bootstrap: liveNodes(fleet).slice(0, 3).flatMap((node) => node.addresses()),
-    seedRecords: [...old.db.records()].flatMap((record) => old.db.envelope(recordKey(record)) ?? []),
+    seedRecords: old.db.envelopes(),
   }
   const node = await MeshNode.create(restarted)
   const actuator = new MemoryActuator()
