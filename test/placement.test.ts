@@ -302,3 +302,43 @@ describe('admission', () => {
     expect(computeView(dbOf(records), 'a').component).toEqual(['a', 'b', 'c'])
   })
 })
+
+describe('holding the work of a node that restarts', () => {
+  // c stopped to restart: its last record asks for its work to be held until t=10 s; nobody lists it.
+  function records (holdUntilMs: number | undefined, replicas = 2): ReturnType<typeof dbOf> {
+    const web = policy(service('web', { replicas }))
+    const first = computeView(dbOf([...fullMesh(['a', 'b', 'c']), web]), 'a')
+    const running = runningAsViewed(fullMesh(['a', 'b', 'c']), first)
+    const away = running.map((node) => node.nodeId === 'c'
+      ? { ...node, ...(holdUntilMs === undefined ? {} : { holdUntilMs }) }
+      : { ...node, adjacencies: node.adjacencies.filter((id) => id !== 'c') })
+    return dbOf([...away, web])
+  }
+  const webOnC = (view: TargetView): boolean => view.assignments.some((a) => a.resourceId === 'web@c')
+
+  it('keeps it in place while the hold lasts, and moves it once the hold is over', () => {
+    // Pick a cluster where c runs a replica (the hash decides); try a few replica counts.
+    const replicas = [1, 2, 3].find((count) => webOnC(computeView(records(10_000, count), 'a', { nowMs: 5_000 })))
+    expect(replicas).toBeDefined()
+    const db = records(10_000, replicas)
+    const during = computeView(db, 'a', { nowMs: 5_000 })
+    expect(during.held).toEqual(['c'])
+    expect(during.component).toContain('c')
+    expect(webOnC(during)).toBe(true)
+    expect(computeView(db, 'b', { nowMs: 5_000 }).viewHash).toBe(during.viewHash)
+    const after = computeView(db, 'a', { nowMs: 10_000 })
+    expect(after.held).toEqual([])
+    expect(webOnC(after)).toBe(false)
+    // Without a hold (a crash) nothing is kept, whatever the time.
+    expect(webOnC(computeView(records(undefined, replicas), 'a', { nowMs: 5_000 }))).toBe(false)
+  })
+
+  it('gives a held node no new work', () => {
+    const db = records(10_000, 2)
+    const withApi = dbOf([...db.snapshot(), policy(service('api', { replicas: 3 }), 2_000)])
+    const view = computeView(withApi, 'a', { nowMs: 5_000 })
+    expect(view.assignments.filter((a) => a.service === 'api').map((a) => a.nodeId)).toEqual(['a', 'b'])
+    expect(view.shortfalls).toEqual([{ service: 'api', wanted: 3, placed: 2 }])
+    expect(computeView(withApi, 'a', { nowMs: 10_000 }).assignments.filter((a) => a.service === 'api')).toHaveLength(2)
+  })
+})

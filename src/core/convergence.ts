@@ -24,7 +24,8 @@ export function judgeConvergence (db: RecordDB, view: TargetView, maxProblems = 
       if (!note(`${nodeId}: no record`)) break
       continue
     }
-    if (record.viewHash !== view.viewHash && !note(`${nodeId}: publishes view ${record.viewHash || '(none)'}, mine is ${view.viewHash}`)) break
+    // A held node is away (restarting): it computes nothing; its work only has to stay put.
+    if (!view.held.includes(nodeId) && record.viewHash !== view.viewHash && !note(`${nodeId}: publishes view ${record.viewHash || '(none)'}, mine is ${view.viewHash}`)) break
     const running = new Map(record.resources.filter((resource) => resource.phase === 'running').map((resource) => [resource.id, resource]))
     for (const assignment of view.byNode.get(nodeId) ?? []) {
       const resource = running.get(assignment.resourceId)

@@ -2,6 +2,10 @@
 //
 // Inputs are only the RecordDB and which node is asking (that decides the component). For each
 // service, in name order:
+//   0. My component: the nodes reachable from me (reachability.ts), plus every *held* node: one that
+//      stopped to restart and asked, in its last record, that its work be held until a time not yet
+//      reached (`nowMs`). A held node keeps its incumbents and takes no new work (as if cordoned).
+//      A crashed node asks nothing, so its work moves at once.
 //   1. Eligible nodes: in my component, not drained, matching the selector, carrying the spread label.
 //   2. Incumbents: eligible nodes whose record reports this service's resource running or starting,
 //      not provisional. Incumbents stay where they are (up to `replicas`, best-ranked first), so work
@@ -75,8 +79,10 @@ export interface ServiceExplanation {
 
 export interface TargetView {
   readonly self: NodeId
-  /** Every node of my component, sorted. */
+  /** Every node of my component (held nodes included), sorted. */
   readonly component: readonly NodeId[]
+  /** Nodes held for a restart: in the component although unreachable; no new work. */
+  readonly held: readonly NodeId[]
   /** Every resource, sorted by service name then node id. */
   readonly assignments: readonly Assignment[]
   readonly byNode: ReadonlyMap<NodeId, readonly Assignment[]>
@@ -95,6 +101,8 @@ export interface ViewOptions {
    * every node). 'open' (the default): every node whose record is held counts.
    */
   readonly admission?: 'open' | 'operator'
+  /** The caller's clock, for holds (see step 0). Without it no node is held. */
+  readonly nowMs?: number
 }
 
 /** The most nodes a component may hold: node indices are packed beside 32-bit scores in a double. */
@@ -131,10 +139,12 @@ interface Context {
 }
 
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
-  const componentIds = [...componentOf(options.admission === 'operator' ? admittedOnly(db) : db, self)].sort(compareStrings)
+  const source = options.admission === 'operator' ? admittedOnly(db) : db
+  const held = heldNodeIds(db, source, options.nowMs)
+  const componentIds = [...new Set([...componentOf(source, self), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   const policies = activePolicies(db)
-  const nodes = placementNodes(db, componentIds, policies.nodeSettings)
+  const nodes = placementNodes(db, componentIds, policies.nodeSettings, held)
   const context: Context = {
     nodes,
     eligibleBySelector: new Map(),
@@ -175,7 +185,17 @@ export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = 
     if (recorder !== undefined) explanations.set(service.name, recorder.explain(context, service, chosen.length))
     hasher.update(`${service.name}:${specHash}:${chosen.join(',')}`)
   }
-  return { self, component: componentIds, assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
+  return { self, component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
+}
+
+/** Nodes whose record asks for their work to be held at `nowMs` (see step 0). */
+export function heldNodeIds (db: RecordDB, source: NodeRecordSource, nowMs: number | undefined): Set<NodeId> {
+  const held = new Set<NodeId>()
+  if (nowMs === undefined) return held
+  for (const record of db.nodeRecords()) {
+    if (record.holdUntilMs !== undefined && nowMs < record.holdUntilMs && source.nodeRecord(record.nodeId) !== undefined) held.add(record.nodeId)
+  }
+  return held
 }
 
 /** The ids of every node with a live Admission fragment. */
@@ -212,7 +232,7 @@ function activePolicies (db: RecordDB): { services: ServiceSpec[], nodeSettings:
   return { services, nodeSettings }
 }
 
-function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings: Map<NodeId, NodeSettingsSpec>): PlacementNode[] {
+function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings: Map<NodeId, NodeSettingsSpec>, held: ReadonlySet<NodeId>): PlacementNode[] {
   const nodes: PlacementNode[] = []
   for (const id of componentIds) {
     const record = db.nodeRecord(id)
@@ -225,7 +245,7 @@ function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings
       slots: record.slots,
       freeSlots: record.slots,
       drained: nodeSettings?.drain === true,
-      cordoned: nodeSettings?.cordon === true,
+      cordoned: nodeSettings?.cordon === true || held.has(id),
       hash: hash32(id),
       running: incumbentServices(id, record.resources),
     })

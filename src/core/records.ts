@@ -61,6 +61,11 @@ export interface NodeRecord {
   readonly viewHash: string
   /** A hash of the policy digest this node holds (lets peers spot a missed policy cheaply). */
   readonly policyDigest: string
+  /**
+   * Set in the last record of a daemon that stops to restart (SIGTERM): until this time (origin's
+   * wall clock) the others keep its work where it is although it is unreachable (placement.ts).
+   */
+  readonly holdUntilMs?: number
 }
 
 export interface WorkloadSpec {

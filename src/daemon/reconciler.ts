@@ -60,8 +60,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly resourceOwners = new Map<string, Actuator>()
   /** Per node, the placement inputs of its last record: what makes its records relevant to the view. */
   private readonly placementInputs = new Map<string, string>()
+  private readonly holdTimers = new Set<NodeJS.Timeout>()
   private readonly onRecord = (record: ShoalRecord): void => {
     if (this.affectsView(record)) this.noteChange()
+    if (record.kind === 'node' && record.holdUntilMs !== undefined) this.recomputeAt(record.holdUntilMs)
   }
 
   constructor (options: ReconcilerOptions) {
@@ -88,6 +90,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.stopped = true
     this.options.mesh.off('record:merged', this.onRecord)
     clearTimeout(this.timer)
+    for (const timer of this.holdTimers) clearTimeout(timer)
     await this.running
   }
 
@@ -108,10 +111,22 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private affectsView (record: ShoalRecord): boolean {
     if (record.kind === 'policy') return true
     const incumbents = record.resources.filter((r) => r.phase !== 'failed' && r.provisional !== true).map((r) => r.id).sort()
-    const inputs = canonicalJson([record.labels, record.slots, record.adjacencies, incumbents])
+    const inputs = canonicalJson([record.labels, record.slots, record.adjacencies, incumbents, record.holdUntilMs ?? null])
     if (this.placementInputs.get(record.nodeId) === inputs) return false
     this.placementInputs.set(record.nodeId, inputs)
     return true
+  }
+
+  /** A hold ends at a time, not with a record: look again then. */
+  private recomputeAt (atMs: number): void {
+    const delayMs = atMs - this.now()
+    if (delayMs < 0 || delayMs > 24 * 3_600_000) return
+    const timer = setTimeout(() => {
+      this.holdTimers.delete(timer)
+      this.noteChange()
+    }, delayMs + 1)
+    timer.unref()
+    this.holdTimers.add(timer)
   }
 
   private arm (): void {
@@ -131,7 +146,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private async run (): Promise<void> {
     if (this.stopped) return
     const mesh = this.options.mesh
-    const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission })
+    const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission, nowMs: this.now() })
     this.lastView = view
     this.emit('view:computed', view)
     const mine = view.byNode.get(mesh.peerId) ?? []

@@ -62,6 +62,7 @@ export const nodeRecordSchema = z.strictObject({
   resources: z.array(resourceStatus).max(recordLimits.resourcesMax),
   viewHash: z.string().max(64),
   policyDigest: z.string().max(64),
+  holdUntilMs: count.optional(),
 })
 
 export const workloadSchema = z.object({ kind: z.string().min(1).max(64) }).catchall(z.json())

@@ -54,6 +54,11 @@ export interface MeshNodeInit {
   readonly bootstrap?: readonly string[]
   readonly labels?: Labels
   readonly slots?: number
+  /**
+   * What runs here already, for our first record (a restarted daemon's adopted workloads): a first
+   * record saying "nothing" would invite the others to start our work elsewhere.
+   */
+  readonly resources?: readonly ResourceStatus[]
   /** Persisted counter bumped at every start (DESIGN.md §3). */
   readonly generation: number
   /** Signed records to start from (persisted ones, or admissions handed over by an operator). */
@@ -106,6 +111,8 @@ export interface LocalState {
   slots: number
   resources: readonly ResourceStatus[]
   viewHash: string
+  /** Only in the last record before a restart: hold our work until then. */
+  holdUntilMs?: number
 }
 
 export class MeshNode extends EventEmitter<MeshNodeEvents> {
@@ -154,7 +161,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.topic = `/shoal/${init.clusterName}/records/1`
     this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
-    this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: [], viewHash: '' }
+    this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
@@ -231,7 +238,21 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
   }
 
+  /**
+   * Stops to restart: floods a last record asking the others to hold our work until `holdUntilMs`
+   * (placement.ts), gives it a moment to leave, then stops.
+   */
+  async stopForRestart (holdUntilMs: number): Promise<void> {
+    if (this.stopped) return
+    this.local = { ...this.local, holdUntilMs }
+    await this.originating
+    await this.originate()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await this.stop()
+  }
+
   async stop (): Promise<void> {
+    if (this.stopped) return
     this.stopped = true
     for (const timer of this.timers) clearInterval(timer)
     clearTimeout(this.originateTimer)
@@ -518,6 +539,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
         resources: this.local.resources,
         viewHash: this.local.viewHash,
         policyDigest: this.db.policyDigestHash(),
+        ...(this.local.holdUntilMs === undefined ? {} : { holdUntilMs: this.local.holdUntilMs }),
       }
       const envelope = await sealRecord(record, this.init.privateKey)
       this.lastVersion = version

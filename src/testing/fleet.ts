@@ -91,7 +91,7 @@ export function converged (fleet: Fleet): boolean {
     const hashes = new Set<string>()
     for (const i of group) {
       const node = fleet.mesh.nodes[i] as MeshNode
-      const view = computeView(node.db, node.peerId, { admission: 'operator' })
+      const view = computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
       if (view.component.length !== group.length) return false
       if (!judgeConvergence(node.db, view).converged) return false
       hashes.add(view.viewHash)
