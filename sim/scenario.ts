@@ -19,9 +19,9 @@
 // fails the run; the report names the step and the seed that reproduces it.
 
 import { performance } from 'node:perf_hooks'
-import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import type { PolicySpec, ServiceSpec } from '../src/core/index.ts'
+import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
   components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, startFleet, stopFleet, waitFor,
@@ -91,27 +91,9 @@ export const scenarioSchema = z.strictObject({
 
 export type Scenario = z.infer<typeof scenarioSchema>
 
-export class ScenarioError extends Error {
-  override readonly name = 'ScenarioError'
-}
-
 /** Parses scenario YAML; errors name the field and, where YAML knows it, the line. */
 export function parseScenario (text: string, fileName: string): Scenario {
-  const document = parseDocument(text)
-  if (document.errors.length > 0) {
-    const error = document.errors[0]
-    const message = (error?.message.split('\n')[0] ?? 'invalid YAML').replace(/ at line \d+, column \d+:?$/, '')
-    throw new ScenarioError(`${fileName}:${error?.linePos?.[0].line ?? '?'}: ${message}`)
-  }
-  const parsed = scenarioSchema.safeParse(document.toJS())
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = issue?.path ?? []
-    const node = document.getIn(path, true) as { range?: [number, number] } | undefined
-    const line = node?.range === undefined ? undefined : text.slice(0, node.range[0]).split('\n').length
-    throw new ScenarioError(`${fileName}${line === undefined ? '' : `:${line}`}: ${path.length === 0 ? '(scenario)' : path.join('.')}: ${issue?.message ?? 'invalid'}`)
-  }
-  return parsed.data
+  return parseYamlDocument(scenarioSchema, text, fileName)
 }
 
 export interface StepReport {
@@ -155,7 +137,7 @@ function namedNodes (step: Step): number[] {
 export async function runScenario (scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
   for (const [index, step] of scenario.steps.entries()) {
     const beyond = namedNodes(step).find((node) => node >= options.nodes)
-    if (beyond !== undefined) throw new ScenarioError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)
+    if (beyond !== undefined) throw new InputError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)
   }
   const zones = scenario.zones ?? 3
   const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }), options.transport ?? 'memory')

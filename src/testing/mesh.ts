@@ -4,8 +4,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { generateKey } from '@libp2p/pnet'
-import { MeshNode, OperatorSigner, fastNetConfig, type MeshNodeInit, type NetConfig } from '../net/index.ts'
+import { MeshNode, OperatorSigner, fastNetConfig, newNetworkKey, type MeshNodeInit, type NetConfig } from '../net/index.ts'
+
+export { newNetworkKey }
 
 export interface TestMesh {
   readonly nodes: MeshNode[]
@@ -16,12 +17,6 @@ export interface TestMesh {
   /** How each node was started: what a restart starts again (with the next generation). */
   readonly inits: MeshNodeInit[]
   stop(): Promise<void>
-}
-
-export function newNetworkKey (): Uint8Array {
-  const key = new Uint8Array(95)
-  generateKey(key)
-  return key
 }
 
 let meshCounter = 0

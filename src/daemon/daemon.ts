@@ -1,0 +1,275 @@
+// `shoal daemon`: one node of the fleet, wired from the parts — the data store (identity, generation,
+// records), the mesh (net/), the reconciler with the process and file actuators, and the local API.
+//
+// Start:  identity → next generation → what runs here (adopted as running after a clean stop within
+//         the grace time, else provisional) → mesh seeded with the saved records → reconciler → API →
+//         daemon.json (peer id, addresses, API url and token; mode 0600), written last: its presence
+//         with a live pid means "ready".
+// Run:    records are saved every second when they changed (a crash loses at most that, and peers
+//         hand it back); every change worth knowing becomes an event (log, API event stream).
+// Stop:   SIGTERM is a restart: the reconciler stops, workloads keep running, a last record asks the
+//         others to hold our work for the grace time, and shutdown.json says when that ends. A crash
+//         asks nothing: the others move our work at once, and when we come back our workloads are
+//         provisional, so the view decides whether they stay.
+
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  computeView, judgeConvergence, type Action, type Labels, type ResourceStatus, type ShoalRecord, type TargetView,
+} from '../core/index.ts'
+import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
+import { writeFileAtomically } from '../actuators/file.ts'
+import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
+import type { Cluster } from './cluster.ts'
+import type { Logger } from './log.ts'
+import { Reconciler } from './reconciler.ts'
+import { DataStore } from './store.ts'
+
+export interface DaemonOptions {
+  readonly cluster: Cluster
+  readonly dataDir: string
+  readonly listen: readonly string[]
+  readonly bootstrap: readonly string[]
+  readonly labels: Labels
+  readonly slots: number
+  /** How long the others hold our work after a SIGTERM, waiting for us to come back. */
+  readonly graceMs: number
+  readonly logger: Logger
+  readonly config?: NetConfig
+}
+
+/** What `daemon.json` holds: how clients and tests find a running daemon. */
+export interface DaemonInfo {
+  readonly peerId: string
+  readonly pid: number
+  readonly generation: number
+  readonly addresses: readonly string[]
+  readonly api: { readonly url: string, readonly token: string }
+  readonly cluster: string
+  readonly dataDir: string
+}
+
+export type DaemonEvent =
+  | { readonly type: 'view', readonly viewHash: string, readonly assigned: readonly string[], readonly component: number }
+  | { readonly type: 'actions', readonly actions: readonly string[], readonly failures: readonly string[] }
+  | { readonly type: 'adjacency', readonly peers: readonly string[] }
+  | { readonly type: 'policy', readonly key: string, readonly deleted: boolean, readonly signer: string }
+
+export interface StatusReport {
+  readonly node: string
+  readonly generation: number
+  readonly cluster: string
+  readonly addresses: readonly string[]
+  readonly viewHash: string
+  readonly converged: boolean
+  /** Why not converged, one line each (a few at most). */
+  readonly problems: readonly string[]
+  /** Nodes in this node's component (itself included). */
+  readonly reachable: readonly string[]
+  /** Nodes whose work is held while they restart. */
+  readonly held: readonly string[]
+  readonly connected: readonly string[]
+  readonly assigned: readonly string[]
+  readonly running: readonly string[]
+  readonly records: number
+}
+
+export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readonly at: string }] }> {
+  readonly mesh: MeshNode
+  readonly reconciler: Reconciler
+  readonly store: DataStore
+  readonly generation: number
+  private readonly options: DaemonOptions
+  private readonly processes: ProcessActuator
+  private readonly saveTimer: NodeJS.Timeout
+  private savedRevision = -1
+  private saving: Promise<void> = Promise.resolve()
+  private stopping: Promise<void> | undefined
+
+  private constructor (options: DaemonOptions, parts: { store: DataStore, mesh: MeshNode, reconciler: Reconciler, processes: ProcessActuator, generation: number }) {
+    super()
+    this.options = options
+    this.store = parts.store
+    this.mesh = parts.mesh
+    this.reconciler = parts.reconciler
+    this.processes = parts.processes
+    this.generation = parts.generation
+    this.saveTimer = setInterval(() => { this.saveRecords() }, 1_000)
+    this.saveTimer.unref()
+    this.watch()
+  }
+
+  static async start (options: DaemonOptions): Promise<Daemon> {
+    const log = options.logger
+    const store = new DataStore(options.dataDir)
+    await store.prepare()
+    const privateKey = await store.loadOrCreateIdentity()
+    const generation = await store.nextGeneration()
+    const cleanRestart = await store.takeCleanShutdown(Date.now())
+    const config = options.config ?? defaultNetConfig
+    const seedRecords = await store.loadRecords(config.recordBytesMax)
+    for (const problem of store.problems) log.warn({ file: problem.file }, `set aside a damaged file: ${problem.problem}`)
+
+    const nodeId = peerIdOf(privateKey)
+    const processes = new ProcessActuator({ dataDir: options.dataDir, nodeId })
+    const actuators: Actuator[] = [processes, new FileActuator(options.dataDir)]
+    const found = await observeAll(actuators)
+    // Our first record already tells what runs here: "nothing" would invite others to start it too.
+    const resources = found.map((workload): ResourceStatus => ({
+      id: workload.resourceId, phase: workload.phase, specHash: workload.specHash, restarts: workload.restarts,
+      ...(cleanRestart ? {} : { provisional: true }),
+    }))
+    if (found.length > 0) log.info({ workloads: found.map((w) => w.resourceId), cleanRestart }, cleanRestart ? 'adopted workloads after a clean restart: they stay' : 'found workloads after an unclean stop: provisional until the view decides')
+
+    const mesh = await MeshNode.create({
+      clusterName: options.cluster.name,
+      privateKey,
+      networkKey: options.cluster.networkKey,
+      operators: options.cluster.operators,
+      admission: options.cluster.admission,
+      transport: 'tcp',
+      listen: options.listen,
+      bootstrap: [...options.cluster.bootstrap, ...options.bootstrap],
+      labels: options.labels,
+      slots: options.slots,
+      resources,
+      generation,
+      seedRecords,
+      config,
+    })
+    const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart })
+    const daemon = new Daemon(options, { store, mesh, reconciler, processes, generation })
+    await reconciler.start()
+    log.info({ node: mesh.peerId, generation, addresses: mesh.addresses(), records: seedRecords.length }, 'node started')
+    return daemon
+  }
+
+  /** Writes daemon.json: the daemon is ready. */
+  async announce (api: { url: string, token: string }): Promise<DaemonInfo> {
+    const info: DaemonInfo = {
+      peerId: this.mesh.peerId, pid: process.pid, generation: this.generation, addresses: this.mesh.addresses(),
+      api, cluster: this.options.cluster.file, dataDir: this.options.dataDir,
+    }
+    await writeFileAtomically(join(this.options.dataDir, 'daemon.json'), Buffer.from(JSON.stringify(info, null, 2) + '\n'), 0o600)
+    return info
+  }
+
+  /** The API token: made once per data dir, kept in `api.token` (mode 0600). */
+  async apiToken (): Promise<string> {
+    const path = join(this.options.dataDir, 'api.token')
+    const existing = (await readFile(path, 'utf8').catch(() => '')).trim()
+    if (/^[0-9a-f]{64}$/.test(existing)) return existing
+    const token = randomBytes(32).toString('hex')
+    await writeFileAtomically(path, Buffer.from(token + '\n'), 0o600)
+    return token
+  }
+
+  /** A view computed now (with explanations for `explain`), as every node of the component computes it. */
+  computeView (explain?: readonly string[]): TargetView {
+    return computeView(this.mesh.db, this.mesh.peerId, {
+      admission: this.options.cluster.admission, nowMs: Date.now(), ...(explain === undefined ? {} : { explain }),
+    })
+  }
+
+  status (): StatusReport {
+    const view = this.computeView()
+    const judgement = judgeConvergence(this.mesh.db, view, 5)
+    const own = this.mesh.db.nodeRecord(this.mesh.peerId)
+    return {
+      node: this.mesh.peerId,
+      generation: this.generation,
+      cluster: this.options.cluster.name,
+      addresses: this.mesh.addresses(),
+      viewHash: view.viewHash,
+      converged: judgement.converged,
+      problems: judgement.problems,
+      reachable: view.component.filter((id) => !view.held.includes(id)),
+      held: view.held,
+      connected: this.mesh.connectedPeers(),
+      assigned: (view.byNode.get(this.mesh.peerId) ?? []).map((assignment) => assignment.resourceId),
+      running: (own?.resources ?? []).filter((resource) => resource.phase === 'running').map((resource) => resource.id),
+      records: this.mesh.db.size,
+    }
+  }
+
+  /**
+   * Stops. 'restart' (SIGTERM): workloads keep running and the others hold them for the grace time.
+   * 'final': workloads are stopped first (for tests and for a node being removed after a drain).
+   */
+  async stop (mode: 'restart' | 'final' = 'restart'): Promise<void> {
+    this.stopping ??= this.stopOnce(mode)
+    await this.stopping
+  }
+
+  private async stopOnce (mode: 'restart' | 'final'): Promise<void> {
+    const log = this.options.logger
+    clearInterval(this.saveTimer)
+    await this.reconciler.stop()
+    if (mode === 'restart') {
+      const holdUntilMs = Date.now() + this.options.graceMs
+      this.processes.close()
+      await this.store.markCleanShutdown(holdUntilMs)
+      await this.mesh.stopForRestart(holdUntilMs)
+      log.info({ holdUntil: new Date(holdUntilMs).toISOString() }, 'stopped for a restart; workloads keep running and are held for the grace time')
+    } else {
+      for (const workload of await this.processes.observe()) await this.processes.remove(workload.resourceId)
+      this.processes.close()
+      await this.mesh.stop()
+      log.info('stopped; workloads stopped')
+    }
+    this.savedRevision = -1
+    this.saveRecords()
+    await this.saving
+    await rm(join(this.options.dataDir, 'daemon.json'), { force: true })
+  }
+
+  /** Saves the records when they changed since the last save; one save at a time. */
+  private saveRecords (): void {
+    const revision = this.mesh.db.revision
+    if (revision === this.savedRevision) return
+    this.savedRevision = revision
+    this.saving = this.saving.then(async () => {
+      await this.store.saveRecords(this.mesh.db.envelopes())
+    }).catch((error: Error) => {
+      this.options.logger.error({ error: error.message }, 'could not save records')
+    })
+  }
+
+  /** Turns what the parts do into events: logged, and streamed by the API. */
+  private watch (): void {
+    const log = this.options.logger
+    const emit = (event: DaemonEvent): void => { this.emit('event', { ...event, at: new Date().toISOString() }) }
+    let lastViewHash = ''
+    this.reconciler.on('view:computed', (view) => {
+      if (view.viewHash === lastViewHash) return
+      lastViewHash = view.viewHash
+      const assigned = (view.byNode.get(this.mesh.peerId) ?? []).map((assignment) => assignment.resourceId)
+      log.info({ viewHash: view.viewHash, component: view.component.length, held: view.held.length, assigned, shortfalls: view.shortfalls }, 'new view')
+      emit({ type: 'view', viewHash: view.viewHash, assigned, component: view.component.length })
+    })
+    this.reconciler.on('actions:applied', (actions: readonly Action[], failures: readonly string[]) => {
+      const described = actions.map((action) => `${action.kind} ${action.resourceId}`)
+      if (failures.length > 0) log.warn({ actions: described, failures }, 'some actions failed; retrying')
+      else log.info({ actions: described }, 'actions applied')
+      emit({ type: 'actions', actions: described, failures })
+    })
+    this.mesh.on('adjacency:changed', (peers) => {
+      log.debug({ peers: peers.length }, 'adjacencies changed')
+      emit({ type: 'adjacency', peers })
+    })
+    this.mesh.on('record:merged', (record: ShoalRecord) => {
+      if (record.kind !== 'policy') return
+      const key = `${record.policyKind}/${record.name}`
+      log.info({ policy: key, deleted: record.body === null, signer: record.version.signer }, record.body === null ? 'policy deleted' : 'policy set')
+      emit({ type: 'policy', key, deleted: record.body === null, signer: record.version.signer })
+    })
+  }
+}
+
+async function observeAll (actuators: readonly Actuator[]): Promise<ObservedWorkload[]> {
+  const all: ObservedWorkload[] = []
+  for (const actuator of actuators) all.push(...await actuator.observe())
+  return all
+}
