@@ -1,20 +1,24 @@
-// The `shoal` command. For now it has one subcommand, `sim`, which runs a scenario against N real
-// libp2p nodes in one process (sim/scenario.ts). The daemon's commands come with issue 4.
+// The `shoal` command (commander): the daemon, the client commands that talk to it, and the simulator.
 //
-//   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--report DIR] [--json]
+//   shoal init --dir DIR [--name NAME]
+//   shoal daemon --cluster FILE --data DIR [--listen MA]... [--api HOST:PORT] [--bootstrap MA]... [--label K=V]... [--slots N]
+//   shoal apply -f FILE...   delete KIND/NAME   get nodes|policies|view   status   explain KIND/NAME
+//   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...
+//   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp] [--report DIR] [--json]
 //
-// Errors (a bad flag, a bad scenario file) are one line naming the problem, exit code 2; a failed
-// expectation exits 1, naming the step and the seed.
+// Errors (a bad flag, a bad file, an unreachable daemon) are one line naming the problem, exit code 2;
+// a failed simulator expectation exits 1.
 
 import '../polyfill.ts'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { renderReportHtml } from '../../sim/report.ts'
-import { parseScenario, runScenario, ScenarioError, type StepReport } from '../../sim/scenario.ts'
-
-const builtInScenario = join(dirname(fileURLToPath(import.meta.url)), '../../sim/scenarios/demo.yaml')
+import { initCluster } from '../daemon/cluster.ts'
+import { InputError } from '../yaml-input.ts'
+import { CliError } from './client.ts'
+import {
+  admitCommand, applyCommand, deleteCommand, explainCommand, getCommand, nodeSettingCommand, statusCommand,
+} from './commands.ts'
+import { runDaemon } from './daemon-command.ts'
+import { sim } from './sim-command.ts'
 
 function positiveInteger (value: string): number {
   const number = Number(value)
@@ -28,38 +32,116 @@ function integer (value: string): number {
   return number
 }
 
-async function sim (options: { nodes?: number, scenario?: string, seed?: number, transport: 'memory' | 'tcp', report?: string, json?: boolean }): Promise<number> {
-  const file = options.scenario ?? builtInScenario
-  const text = await readFile(file, 'utf8').catch((error: Error) => { throw new ScenarioError(`cannot read ${file}: ${error.message}`) })
-  const scenario = parseScenario(text, file)
-  const nodes = options.nodes ?? scenario.nodes ?? 20
-  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
-  const out = options.json === true ? process.stderr : process.stdout
-  out.write(`shoal sim: ${nodes} nodes in one process (real libp2p, ${options.transport} transport, memory actuators), seed ${seed}\n`)
-  const report = await runScenario(scenario, {
-    nodes,
-    seed,
-    transport: options.transport,
-    onStep: (step: StepReport) => {
-      const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
-      out.write(`${String(step.index + 1).padStart(3)}. ${step.step.padEnd(60)} ${converged.padEnd(22)} ${String(step.messages).padStart(6)} msgs ${(step.bytes / 1024).toFixed(0).padStart(6)} KB  ${step.ok ? '' : `FAILED: ${step.problem}`}\n`)
-    },
-  })
-  out.write(`verdict: ${report.verdict === 'pass' ? 'PASS' : `FAIL — ${report.failure}`}\n`)
-  if (options.report !== undefined) {
-    await mkdir(options.report, { recursive: true })
-    await writeFile(join(options.report, 'report.json'), JSON.stringify(report, null, 2))
-    await writeFile(join(options.report, 'report.html'), renderReportHtml(report))
-    out.write(`report written to ${join(options.report, 'report.json')} and report.html\n`)
-  }
-  if (options.json === true) process.stdout.write(JSON.stringify(report) + '\n')
-  return report.verdict === 'pass' ? 0 : 1
+function duration (value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value)
+  if (match === null) throw new InvalidArgumentError('must be like 500ms, 30s or 2m')
+  return Number(match[1]) * (match[2] === 'ms' ? 1 : match[2] === 's' ? 1_000 : 60_000)
+}
+
+function hostPort (value: string): { host: string, port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(value)
+  const port = Number(match?.[2])
+  if (match === null || port > 65_535) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:7421 (port 0 picks a free one)')
+  return { host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port }
+}
+
+function collect (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+function collectMultiaddr (value: string, previous: string[] | undefined): string[] {
+  if (!value.startsWith('/')) throw new InvalidArgumentError(`'${value}' is not a multiaddr (like /ip4/127.0.0.1/tcp/7420)`)
+  return collect(value, previous)
+}
+
+function collectLabel (value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const match = /^([^=]+)=(.*)$/.exec(value)
+  if (match === null) throw new InvalidArgumentError(`'${value}' is not KEY=VALUE`)
+  return { ...previous, [match[1] as string]: match[2] as string }
+}
+
+/** Options every client command takes: how to find the daemon, and --json. */
+function clientCommand (name: string, description: string): Command {
+  return program.command(name)
+    .description(description)
+    .option('--data <dir>', 'the daemon\'s data directory (reads its daemon.json)')
+    .option('--api <url>', 'the daemon\'s API url (or SHOAL_API)')
+    .option('--token <token>', 'the API token (or SHOAL_TOKEN)')
+    .option('--json', 'machine-readable output')
 }
 
 const program = new Command('shoal')
   .description('Shoal: a decentralised, reconciling control plane')
   .exitOverride()
+  .showSuggestionAfterError()
   .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
+
+program.command('init')
+  .description('create a cluster: cluster.yaml, network.key and operator.key in DIR')
+  .requiredOption('--dir <dir>', 'where to create the cluster files')
+  .option('--name <name>', 'the cluster\'s name', 'shoal')
+  .action(async (options: { dir: string, name: string }) => {
+    const { file, operatorId } = await initCluster(options.dir, options.name)
+    process.stdout.write(`created ${file} (operator ${operatorId})\nstart a node: shoal daemon --cluster ${file} --data DATA_DIR\n`)
+  })
+
+program.command('daemon')
+  .description('run a node')
+  .requiredOption('--cluster <file>', 'the cluster file (network.key beside it)')
+  .requiredOption('--data <dir>', 'this node\'s data directory')
+  .option('--listen <multiaddr>', 'listen address (repeatable; port 0 picks a free one)', collectMultiaddr)
+  .option('--api <host:port>', 'API address', hostPort, { host: '127.0.0.1', port: 7421 })
+  .option('--bootstrap <multiaddr>', 'a peer to join through (repeatable)', collectMultiaddr)
+  .option('--label <key=value>', 'a label of this node (repeatable)', collectLabel)
+  .option('--slots <n>', 'capacity: how many slots of work this node takes', positiveInteger, 10)
+  .option('--grace <duration>', 'after a SIGTERM, how long the others hold this node\'s work', duration, 30_000)
+  .option('--log <file>', 'write JSON log lines here (default: stdout)')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .action(async (options: { cluster: string, data: string, listen?: string[], api: { host: string, port: number }, bootstrap?: string[], label?: Record<string, string>, slots: number, grace: number, log?: string, logLevel: string }) => {
+    process.exitCode = await runDaemon({
+      cluster: options.cluster, data: options.data, listen: options.listen ?? ['/ip4/0.0.0.0/tcp/7420'], api: options.api,
+      bootstrap: options.bootstrap ?? [], label: options.label ?? {}, slots: options.slots, graceMs: options.grace,
+      logLevel: options.logLevel, ...(options.log === undefined ? {} : { log: options.log }),
+    })
+  })
+
+clientCommand('apply', 'sign and apply policy files (YAML or JSON; one or more documents each)')
+  .requiredOption('-f, --file <file>', 'a policy file (repeatable)', collect)
+  .option('--operator-key <file>', 'the operator key (default: operator.key beside the cluster file)')
+  .action(async (options) => { await applyCommand(options.file, options) })
+
+clientCommand('delete', 'delete a policy, e.g. Service/web')
+  .argument('<kind/name>')
+  .option('--operator-key <file>', 'the operator key')
+  .action(async (target: string, options) => { await deleteCommand(target, options) })
+
+clientCommand('get', 'list nodes, policies, or the view')
+  .argument('<what>', 'nodes, policies or view')
+  .action(async (what: string, options) => { await getCommand(what, options) })
+
+clientCommand('status', 'this node: view, convergence, reachable nodes, assigned and running work')
+  .action(async (options) => { await statusCommand(options) })
+
+clientCommand('explain', 'why a service runs where it does (Service/NAME), or what a node is given (Node/ID)')
+  .argument('<kind/name>')
+  .action(async (target: string, options) => { await explainCommand(target, options) })
+
+for (const [change, description] of [
+  ['drain', 'move all work away from a node (before removing it)'],
+  ['cordon', 'place no new work on a node; what runs there stays'],
+  ['uncordon', 'undo drain and cordon'],
+] as const) {
+  clientCommand(change, description)
+    .argument('<node>', 'the node\'s peer id, or a unique ending of it')
+    .option('--operator-key <file>', 'the operator key')
+    .action(async (node: string, options) => { await nodeSettingCommand(node, change, options) })
+}
+
+clientCommand('admit', 'admit nodes to the cluster by peer id (a daemon prints its id; it is in daemon.json)')
+  .argument('<peer-id...>')
+  .option('--operator-key <file>', 'the operator key')
+  .action(async (peerIds: string[], options) => { await admitCommand(peerIds, options) })
+
 program.command('sim')
   .description('run a scenario against N real nodes in one process (the built-in demo without --scenario)')
   .option('--nodes <n>', 'number of nodes (default: the scenario\'s, else 20)', positiveInteger)
@@ -75,11 +157,10 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2
-  } else if (error instanceof ScenarioError) {
-    process.stderr.write(`shoal: ${error.message}\n`)
-    process.exitCode = 2
   } else {
+    const known = error instanceof InputError || error instanceof CliError
     process.stderr.write(`shoal: ${(error as Error).message}\n`)
+    if (!known && process.env.SHOAL_DEBUG !== undefined) process.stderr.write(`${(error as Error).stack}\n`)
     process.exitCode = 2
   }
 }

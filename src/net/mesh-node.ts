@@ -4,8 +4,11 @@
 //   of the data: our envelopes are already signed, and replay protection is ours, by version);
 // - digest sync: on every new connection (the dialler starts it) and periodically with a random
 //   neighbour; records it brings are re-published so they flood the rest of our side at once;
-// - adjacency: our own NodeRecord lists the peers we hold a connection with; it is re-originated on
-//   every change (coalesced) and refreshed periodically;
+// - adjacency: our own NodeRecord lists the peers we hold a connection with *and* have completed a
+//   digest sync with on it (OSPF's FULL state: the database exchange comes before the adjacency is
+//   announced). Without that, a node back from a crash counted as reachable through its old record,
+//   which still listed us and still claimed its old workloads, before its new record had arrived.
+//   The record is re-originated on every change (coalesced) and refreshed periodically;
 // - staying connected: dial known peers while below `minNeighbours`, and probe one known peer outside
 //   our component per `redialIntervalMs`, so that a healed partition reconnects by itself;
 // - admission and partitions through the connection gater (gater.ts).
@@ -145,6 +148,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private originating: Promise<void> | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
+  /** Connected peers with a completed digest sync on the current connection: our adjacencies. */
+  private readonly synced = new Set<string>()
   private readonly dialling = new Set<string>()
   private stopped = false
   private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
@@ -224,8 +229,10 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       this.scheduleOriginate()
       if (event.detail.direction === 'outbound') void this.syncWith(event.detail.remotePeer.toString())
     })
-    this.libp2p.addEventListener('connection:close', () => {
+    this.libp2p.addEventListener('connection:close', (event) => {
       this.counters.connectionsClosed++
+      const peer = event.detail.remotePeer.toString()
+      if (this.libp2p.getConnections(event.detail.remotePeer).every((connection) => connection.status !== 'open')) this.synced.delete(peer)
       this.scheduleOriginate()
     })
     this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
@@ -267,6 +274,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Peers we hold an open connection with, sorted: the adjacencies our record lists. */
   connectedPeers (): string[] {
     return [...new Set(this.libp2p.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()))].sort()
+  }
+
+  /** Connected peers whose database we have exchanged with: what our record lists, sorted. */
+  adjacentPeers (): string[] {
+    return this.connectedPeers().filter((peer) => this.synced.has(peer))
   }
 
   /** Nodes reachable from us over two-way adjacencies, ourselves included; as computeView counts them. */
@@ -354,7 +366,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
         signal: AbortSignal.timeout(this.config.syncStepTimeoutMs),
       })
       const outcome = await syncAsInitiator(this.framed(stream), this.db, this.ingestFromSync(peerId), this.syncLimits())
-      this.noteSync(outcome)
+      this.noteSync(outcome, peerId)
       return true
     } catch (error) {
       await this.onSyncFailure(peerId, error as Error)
@@ -524,7 +536,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       return
     }
     this.originating = (async () => {
-      const adjacencies = this.connectedPeers()
+      const adjacencies = this.adjacentPeers()
       const version = nextOwnVersion(this.lastVersion, this.db.nodeRecord(this.peerId)?.version)
       const nowMs = this.now()
       const record: NodeRecord = {
@@ -575,13 +587,17 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private async respondToSync (stream: Parameters<typeof framedStream>[0], peerId: string): Promise<void> {
     try {
       const outcome = await syncAsResponder(this.framed(stream), this.db, this.ingestFromSync(peerId), this.syncLimits())
-      this.noteSync(outcome)
+      this.noteSync(outcome, peerId)
     } catch (error) {
       await this.onSyncFailure(peerId, error as Error)
     }
   }
 
-  private noteSync (outcome: SyncOutcome): void {
+  private noteSync (outcome: SyncOutcome, peerId: string): void {
+    if (!this.synced.has(peerId) && this.connectedPeers().includes(peerId)) {
+      this.synced.add(peerId)
+      this.scheduleOriginate() // a new adjacency
+    }
     this.counters.syncRuns++
     this.counters.syncRecordsSent += outcome.sent
     this.counters.syncRecordsReceived += outcome.received
@@ -609,6 +625,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Below minNeighbours: dial known peers. Otherwise probe one known peer outside our component. */
   private redial (): void {
     if (this.stopped) return
+    // A connection whose first sync failed is no adjacency yet: sync again.
+    for (const peer of this.connectedPeers()) if (!this.synced.has(peer)) void this.syncWith(peer)
     const connected = new Set(this.connectedPeers())
     const component = this.component()
     const known = [...this.peerBook.keys()].filter((id) =>

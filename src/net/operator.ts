@@ -3,7 +3,7 @@
 
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { hlcTick, type HlcTimestamp, type PolicyFragment, type PolicyKind, type PolicySpec } from '../core/index.ts'
+import { compareHlc, hlcTick, type HlcTimestamp, type PolicyFragment, type PolicyKind, type PolicySpec } from '../core/index.ts'
 import { sealRecord } from './codec.ts'
 
 export class OperatorSigner {
@@ -12,6 +12,14 @@ export class OperatorSigner {
 
   constructor (private readonly key: PrivateKey, private readonly now: () => number = Date.now) {
     this.operatorId = peerIdFromPrivateKey(key).toString()
+  }
+
+  /**
+   * Moves our clock past a version seen elsewhere (the fragment we are about to replace), so that
+   * what we sign next is newer than it even if our wall clock is behind the signer's.
+   */
+  advancePast (timestamp: HlcTimestamp): void {
+    if (compareHlc(timestamp, this.clock) > 0) this.clock = timestamp
   }
 
   /** A signed fragment setting `spec`. */

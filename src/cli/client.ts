@@ -1,0 +1,111 @@
+// How a `shoal` client command reaches its daemon and signs what it sends.
+//
+// The daemon is found, in this order: `--api URL --token TOKEN`; `--data DIR` (its daemon.json);
+// the environment (SHOAL_API, SHOAL_TOKEN, or SHOAL_DATA). The operator key: `--operator-key FILE`,
+// SHOAL_OPERATOR_KEY, or operator.key beside the cluster file the daemon runs with.
+// Every failure is a CliError with one line that says what to do; none is a stack trace.
+
+import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { z } from 'zod'
+import type { PolicyFragment, PolicyKind, PolicySpec } from '../core/index.ts'
+import { loadOperatorKey } from '../daemon/cluster.ts'
+import { OperatorSigner } from '../net/index.ts'
+
+export class CliError extends Error {
+  override readonly name = 'CliError'
+}
+
+export interface ClientOptions {
+  readonly data?: string
+  readonly api?: string
+  readonly token?: string
+  readonly operatorKey?: string
+}
+
+const daemonInfoSchema = z.object({
+  peerId: z.string(),
+  pid: z.number(),
+  api: z.object({ url: z.string(), token: z.string() }),
+  cluster: z.string(),
+})
+
+export class ApiClient {
+  private constructor (readonly url: string, private readonly token: string, readonly clusterFile: string | undefined) {}
+
+  static async connect (options: ClientOptions): Promise<ApiClient> {
+    const api = options.api ?? (options.data === undefined ? process.env.SHOAL_API : undefined)
+    const token = options.token ?? process.env.SHOAL_TOKEN
+    if (api !== undefined) {
+      if (token === undefined) throw new CliError('--api needs a token: give --token or set SHOAL_TOKEN')
+      return new ApiClient(api.replace(/\/$/, ''), token, undefined)
+    }
+    const dataDir = options.data ?? process.env.SHOAL_DATA
+    if (dataDir === undefined) throw new CliError('which daemon? give --data DIR (its data directory), or --api URL --token TOKEN, or set SHOAL_API and SHOAL_TOKEN')
+    const path = join(dataDir, 'daemon.json')
+    const text = await readFile(path, 'utf8').catch(() => { throw new CliError(`no daemon.json in ${dataDir}: is a daemon running with --data ${dataDir}?`) })
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new CliError(`${path} is not JSON`)
+    }
+    const info = daemonInfoSchema.safeParse(json)
+    if (!info.success) throw new CliError(`${path} is not a daemon.json`)
+    return new ApiClient(info.data.api.url, info.data.api.token, info.data.cluster)
+  }
+
+  async get<T = unknown> (path: string): Promise<T> {
+    return await this.request<T>(path, { method: 'GET' })
+  }
+
+  /** GET that answers undefined for 404. */
+  async find<T = unknown> (path: string): Promise<T | undefined> {
+    return await this.request<T>(path, { method: 'GET' }, true)
+  }
+
+  async postRecord (envelope: Uint8Array): Promise<{ verdict: string, reason?: string, detail?: string }> {
+    return await this.request('/v1/records', { method: 'POST', body: envelope, headers: { 'content-type': 'application/octet-stream' } }, false, true)
+  }
+
+  private async request<T> (route: string, init: RequestInit, notFoundIsUndefined = false, anyVerdict = false): Promise<T> {
+    let response: Response
+    try {
+      response = await fetch(`${this.url}${route}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(10_000) })
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name
+      throw new CliError(`cannot reach the daemon at ${this.url} (${cause}): is it running?`)
+    }
+    if (response.status === 401) throw new CliError(`the daemon at ${this.url} refused the token`)
+    if (response.status === 404 && notFoundIsUndefined) return undefined as T
+    const body = await response.json().catch(() => ({})) as { error?: string }
+    if (!response.ok && !(anyVerdict && (response.status === 400 || response.status === 409))) {
+      throw new CliError(`${this.url}${route}: ${body.error ?? `HTTP ${response.status}`}`)
+    }
+    return body as T
+  }
+
+  /** The operator's signer: its key from the options, the environment, or beside the cluster file. */
+  async signer (options: ClientOptions): Promise<OperatorSigner> {
+    const file = options.operatorKey ?? process.env.SHOAL_OPERATOR_KEY ?? (this.clusterFile === undefined ? undefined : join(dirname(this.clusterFile), 'operator.key'))
+    if (file === undefined) throw new CliError('this needs an operator key: give --operator-key FILE or set SHOAL_OPERATOR_KEY')
+    try {
+      return new OperatorSigner(await loadOperatorKey(file))
+    } catch (error) {
+      throw new CliError((error as Error).message)
+    }
+  }
+
+  /** Signs and sends `spec` (or the deletion of kind/name), after the version it replaces. */
+  async submit (signer: OperatorSigner, change: { spec: PolicySpec } | { delete: { kind: PolicyKind, name: string } }): Promise<string> {
+    const kind = 'spec' in change ? change.spec.kind : change.delete.kind
+    const name = 'spec' in change ? change.spec.name : change.delete.name
+    const current = await this.find<PolicyFragment>(`/v1/policies/${kind}/${encodeURIComponent(name)}`)
+    if (current !== undefined) signer.advancePast(current.version.hlc)
+    const { envelope } = 'spec' in change ? await signer.sign(change.spec) : await signer.signDeletion(kind, name)
+    const result = await this.postRecord(envelope)
+    if (result.verdict === 'accept') return `${kind}/${name} ${'spec' in change ? (current?.body == null ? 'created' : 'configured') : 'deleted'}`
+    if (result.reason === 'not-an-operator') throw new CliError(`${kind}/${name}: the cluster does not trust this operator key (${signer.operatorId})`)
+    throw new CliError(`${kind}/${name}: refused (${result.reason ?? result.verdict}${result.detail === undefined ? '' : `: ${result.detail}`})`)
+  }
+}

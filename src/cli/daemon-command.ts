@@ -1,0 +1,47 @@
+// `shoal daemon`: starts a node and its API, writes daemon.json when ready, and on SIGTERM or SIGINT
+// stops for a restart (workloads keep running; the others hold them for the grace time).
+
+import { resolve } from 'node:path'
+import type { Labels } from '../core/index.ts'
+import { startApi } from '../daemon/api.ts'
+import { loadCluster } from '../daemon/cluster.ts'
+import { Daemon } from '../daemon/daemon.ts'
+import { createLogger } from '../daemon/log.ts'
+
+export interface DaemonCommandOptions {
+  readonly cluster: string
+  readonly data: string
+  readonly listen: readonly string[]
+  readonly api: { host: string, port: number }
+  readonly bootstrap: readonly string[]
+  readonly label: Labels
+  readonly slots: number
+  readonly graceMs: number
+  readonly log?: string
+  readonly logLevel: string
+}
+
+/** Runs until a signal; resolves with the exit code. */
+export async function runDaemon (options: DaemonCommandOptions): Promise<number> {
+  const cluster = await loadCluster(options.cluster)
+  const logger = createLogger({ ...(options.log === undefined ? {} : { file: options.log }), level: options.logLevel })
+  const daemon = await Daemon.start({
+    cluster, dataDir: resolve(options.data), listen: options.listen, bootstrap: options.bootstrap,
+    labels: options.label, slots: options.slots, graceMs: options.graceMs, logger,
+  })
+  const token = await daemon.apiToken()
+  const api = await startApi(daemon, { ...options.api, token }).catch(async (error: Error) => {
+    await daemon.stop('restart')
+    throw new Error(`cannot listen for the API on ${options.api.host}:${options.api.port}: ${error.message}`)
+  })
+  const info = await daemon.announce({ url: api.url, token })
+  logger.info({ node: info.peerId, api: api.url, addresses: info.addresses }, 'ready')
+  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+    process.once('SIGTERM', () => { resolveSignal('SIGTERM') })
+    process.once('SIGINT', () => { resolveSignal('SIGINT') })
+  })
+  logger.info({ signal }, 'stopping for a restart')
+  await api.close()
+  await daemon.stop('restart')
+  return 0
+}

@@ -1,0 +1,171 @@
+// End to end, as a user would: real `shoal daemon` processes on loopback, driven only through the
+// `shoal` CLI. init → start 4 daemons → admit → a bad policy file is refused → apply a 3-replica
+// process service and an `all` file service → converged; kill -9 a replica's host → the replica runs
+// elsewhere; start it again → no duplicate OS process remains; SIGTERM-restart a replica's host within
+// the grace time → its workload keeps its pid and nothing starts elsewhere.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { ShoalCli, type DaemonHandle } from './fixtures/shoal-cli.ts'
+
+interface Status {
+  node: string
+  converged: boolean
+  reachable: string[]
+  assigned: string[]
+  running: string[]
+  viewHash: string
+}
+
+const token = `shoal-e2e-${randomBytes(4).toString('hex')}`
+
+/** OS processes whose command line carries this run's token: the real replicas. */
+function workloadPids (): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(token)) pids.push(Number(entry))
+    } catch { /* gone */ }
+  }
+  return pids.sort((a, b) => a - b)
+}
+
+describe('shoal daemon, end to end through the CLI', () => {
+  let dir: string
+  let cli: ShoalCli
+  const daemons: DaemonHandle[] = []
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-'))
+    cli = new ShoalCli(dir)
+  })
+
+  afterAll(async () => {
+    await Promise.all(daemons.map(async (daemon) => { await daemon.stop() }))
+    for (const pid of workloadPids()) try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function statuses (live: readonly DaemonHandle[]): Promise<Status[]> {
+    return await Promise.all(live.map(async (daemon) => JSON.parse((await cli.ok('status', '--data', daemon.dataDir, '--json')).stdout) as Status))
+  }
+
+  /** Every live daemon converged on one view, over all of them, with `web` running `replicas` times. */
+  async function waitConverged (live: readonly DaemonHandle[], timeoutMs: number): Promise<Status[]> {
+    const deadline = Date.now() + timeoutMs
+    let last: Status[] = []
+    while (Date.now() < deadline) {
+      last = await statuses(live)
+      const oneView = new Set(last.map((status) => status.viewHash)).size === 1
+      const webRunning = last.flatMap((status) => status.running).filter((id) => id.startsWith('web@')).length
+      if (oneView && last.every((status) => status.converged && status.reachable.length === live.length) && webRunning === 3) return last
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    throw new Error(`not converged within ${timeoutMs} ms: ${JSON.stringify(last.map((s) => ({ node: s.node.slice(-6), converged: s.converged, reachable: s.reachable.length, running: s.running })))}`)
+  }
+
+  function hostOfWeb (status: readonly Status[]): Status {
+    const host = status.find((s) => s.running.some((id) => id.startsWith('web@')))
+    if (host === undefined) throw new Error('no node runs web')
+    return host
+  }
+
+  it('init, start, admit; a bad policy file changes nothing; apply; converge', async () => {
+    await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'e2e')
+    for (let i = 0; i < 4; i++) {
+      const bootstrap = daemons[0] === undefined ? [] : ['--bootstrap', (daemons[0].info.addresses[0] as string)]
+      daemons.push(await cli.startDaemon(`node-${i}`, ['--label', `zone=${'abc'[i % 3] as string}`, ...bootstrap]))
+    }
+    const first = daemons[0] as DaemonHandle
+    await cli.ok('admit', ...daemons.map((daemon) => daemon.info.peerId), '--data', first.dataDir)
+
+    const bad = join(dir, 'bad.yaml')
+    await writeFile(bad, 'kind: Service\nname: web\nreplicas: three\nprocess:\n  command: sleep\n')
+    const refused = await cli.run('apply', '-f', bad, '--data', first.dataDir)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr.trim()).toBe(`shoal: ${bad}:3: replicas: must be a whole number or "all"`)
+    const policies = JSON.parse((await cli.ok('get', 'policies', '--data', first.dataDir, '--json')).stdout) as Array<{ policyKind: string }>
+    expect(policies.filter((policy) => policy.policyKind === 'Service')).toEqual([])
+
+    const good = join(dir, 'services.yaml')
+    await writeFile(good, [
+      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
+      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}"]`,
+      '---', 'kind: Service', 'name: motd', 'replicas: all', 'file:', '  path: motd.txt', '  content: "hello\\n"', '  mode: "0640"', '',
+    ].join('\n'))
+    expect((await cli.ok('apply', '-f', good, '--data', first.dataDir)).stdout).toBe('Service/web created\nService/motd created\n')
+    await waitConverged(daemons, 30_000)
+    expect(workloadPids()).toHaveLength(3)
+    for (const daemon of daemons) expect(await readFile(join(daemon.dataDir, 'motd.txt'), 'utf8')).toBe('hello\n')
+  }, 120_000)
+
+  it('kill -9 of a replica\'s host: the replica runs elsewhere; back again, no duplicate remains', async () => {
+    const before = await statuses(daemons)
+    const index = daemons.findIndex((daemon) => daemon.info.peerId === hostOfWeb(before).node)
+    const victim = daemons[index] as DaemonHandle
+    const orphan = await workloadPid(victim, `web@${victim.info.peerId}`)
+    await victim.kill()
+    const survivors = daemons.filter((daemon) => daemon !== victim)
+    const after = await waitConverged(survivors, 20_000)
+    expect(after.flatMap((s) => s.running).filter((id) => id.startsWith('web@'))).toHaveLength(3)
+    expect(workloadPids()).toContain(orphan) // kill -9 of the daemon leaves its workload running, for now
+
+    daemons[index] = await cli.startDaemon(victim.name, victim === daemons[0] ? [] : ['--bootstrap', (survivors[0]?.info.addresses[0] as string)])
+    await waitConverged(daemons, 30_000)
+    await waitUntil('the duplicate is stopped', () => workloadPids().length === 3, 10_000)
+    expect(workloadPids()).not.toContain(orphan)
+  }, 120_000)
+
+  it('a SIGTERM restart within the grace time keeps the workload\'s pid, and nothing starts elsewhere', async () => {
+    const before = await statuses(daemons)
+    const index = daemons.findIndex((daemon) => daemon.info.peerId === hostOfWeb(before).node)
+    const host = daemons[index] as DaemonHandle
+    const pid = await workloadPid(host, `web@${host.info.peerId}`)
+    const pidsBefore = workloadPids()
+    await host.stop()
+    // While it is away, the others hold its work: sample for 2 s that no replacement starts.
+    const others = daemons.filter((daemon) => daemon !== host)
+    for (let i = 0; i < 10; i++) {
+      expect(workloadPids()).toEqual(pidsBefore)
+      const held = await statuses(others)
+      expect(held.every((s) => s.running.every((id) => !id.startsWith('web@') || pidsBefore.length === 3))).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    daemons[index] = await cli.startDaemon(host.name, ['--bootstrap', (others[0]?.info.addresses[0] as string)])
+    await waitConverged(daemons, 30_000)
+    expect(await workloadPid(daemons[index] as DaemonHandle, `web@${host.info.peerId}`)).toBe(pid)
+    expect(workloadPids()).toEqual(pidsBefore)
+  }, 120_000)
+
+  it('client errors are one line with a non-zero exit', async () => {
+    const first = daemons[0] as DaemonHandle
+    const wrongFlag = await cli.run('status', '--dta', first.dataDir)
+    expect(wrongFlag.code).toBe(2)
+    expect(wrongFlag.stderr.trim().split('\n')).toHaveLength(1)
+    const unreachable = await cli.run('status', '--api', 'http://127.0.0.1:1', '--token', 'x')
+    expect(unreachable.code).toBe(2)
+    expect(unreachable.stderr.trim()).toMatch(/^shoal: cannot reach the daemon at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\): is it running\?$/)
+    const badToken = await cli.run('status', '--api', first.info.api.url, '--token', 'wrong')
+    expect(badToken.stderr.trim()).toBe(`shoal: the daemon at ${first.info.api.url} refused the token`)
+    const explain = await cli.ok('explain', 'Service/web', '--data', first.dataDir)
+    expect(explain.stdout).toMatch(/^Service\/web: 3 of 3 placed/)
+  }, 60_000)
+})
+
+async function workloadPid (daemon: DaemonHandle, resourceId: string): Promise<number> {
+  const state = JSON.parse(await readFile(join(daemon.dataDir, 'actuators', 'process', `${encodeURIComponent(resourceId)}.json`), 'utf8')) as { pid: number }
+  return state.pid
+}
+
+async function waitUntil (what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
