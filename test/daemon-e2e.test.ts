@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { ShoalCli, type DaemonHandle } from './fixtures/shoal-cli.ts'
 
 interface Status {
@@ -48,7 +49,8 @@ describe('shoal daemon, end to end through the CLI', () => {
   afterAll(async () => {
     await Promise.all(daemons.map(async (daemon) => { await daemon.stop() }))
     for (const pid of workloadPids()) try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-    await rm(dir, { recursive: true, force: true })
+    if (process.env.SHOAL_KEEP_E2E === undefined) await rm(dir, { recursive: true, force: true })
+    else process.stderr.write(`e2e files kept in ${dir}\n`)
   })
 
   async function statuses (live: readonly DaemonHandle[]): Promise<Status[]> {
@@ -128,13 +130,12 @@ describe('shoal daemon, end to end through the CLI', () => {
     const pid = await workloadPid(host, `web@${host.info.peerId}`)
     const pidsBefore = workloadPids()
     await host.stop()
-    // While it is away, the others hold its work: sample for 2 s that no replacement starts.
+    // While it is away, the others hold its work: for 2 s, no replacement starts anywhere.
     const others = daemons.filter((daemon) => daemon !== host)
-    for (let i = 0; i < 10; i++) {
+    const awayUntil = Date.now() + 2_000
+    while (Date.now() < awayUntil) {
       expect(workloadPids()).toEqual(pidsBefore)
-      const held = await statuses(others)
-      expect(held.every((s) => s.running.every((id) => !id.startsWith('web@') || pidsBefore.length === 3))).toBe(true)
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      await new Promise((resolve) => setTimeout(resolve, 50))
     }
     daemons[index] = await cli.startDaemon(host.name, ['--bootstrap', (others[0]?.info.addresses[0] as string)])
     await waitConverged(daemons, 30_000)
@@ -147,9 +148,10 @@ describe('shoal daemon, end to end through the CLI', () => {
     const wrongFlag = await cli.run('status', '--dta', first.dataDir)
     expect(wrongFlag.code).toBe(2)
     expect(wrongFlag.stderr.trim().split('\n')).toHaveLength(1)
-    const unreachable = await cli.run('status', '--api', 'http://127.0.0.1:1', '--token', 'x')
+    const closedPort = await freePort()
+    const unreachable = await cli.run('status', '--api', `http://127.0.0.1:${closedPort}`, '--token', 'x')
     expect(unreachable.code).toBe(2)
-    expect(unreachable.stderr.trim()).toMatch(/^shoal: cannot reach the daemon at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\): is it running\?$/)
+    expect(unreachable.stderr.trim()).toBe(`shoal: cannot reach the daemon at http://127.0.0.1:${closedPort} (ECONNREFUSED): is it running?`)
     const badToken = await cli.run('status', '--api', first.info.api.url, '--token', 'wrong')
     expect(badToken.stderr.trim()).toBe(`shoal: the daemon at ${first.info.api.url} refused the token`)
     const explain = await cli.ok('explain', 'Service/web', '--data', first.dataDir)
@@ -160,6 +162,15 @@ describe('shoal daemon, end to end through the CLI', () => {
 async function workloadPid (daemon: DaemonHandle, resourceId: string): Promise<number> {
   const state = JSON.parse(await readFile(join(daemon.dataDir, 'actuators', 'process', `${encodeURIComponent(resourceId)}.json`), 'utf8')) as { pid: number }
   return state.pid
+}
+
+/** A port nothing listens on: bound, then released. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
 
 async function waitUntil (what: string, condition: () => boolean, timeoutMs: number): Promise<void> {

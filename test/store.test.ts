@@ -61,11 +61,11 @@ describe('data store', () => {
 
   it('a clean stop is honoured within its grace time, once', async () => {
     const store = await freshStore()
-    expect(await store.takeCleanShutdown(1_000)).toBe(false)
+    expect(await store.takeCleanShutdown(1_000)).toBeUndefined()
     await store.markCleanShutdown(31_000)
-    expect(await store.takeCleanShutdown(30_000)).toBe(true)
-    expect(await store.takeCleanShutdown(30_000)).toBe(false)
+    expect(await store.takeCleanShutdown(30_000)).toBe(31_000)
+    expect(await store.takeCleanShutdown(30_000)).toBeUndefined()
     await store.markCleanShutdown(31_000)
-    expect(await store.takeCleanShutdown(31_001)).toBe(false)
+    expect(await store.takeCleanShutdown(31_001)).toBeUndefined()
   })
 })

@@ -188,15 +188,19 @@ export class ProcessActuator implements Actuator {
   }
 }
 
-/** The start time of `pid` from /proc (Linux), which tells a reused pid from ours. */
-function readStartTicks (pid: number): string | undefined {
+/** Fields 3 onwards of /proc/<pid>/stat (Linux); the command name (field 2) may hold spaces, so split after ')'. */
+function readStatFields (pid: number): string[] | undefined {
   try {
-    // Field 22 of /proc/<pid>/stat; the command name (field 2) may hold spaces, so count after ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return undefined
   }
+}
+
+/** The start time of `pid` (field 22), which tells a reused pid from ours. */
+function readStartTicks (pid: number): string | undefined {
+  return readStatFields(pid)?.[19]
 }
 
 function isSameProcessAlive (state: ProcessState): boolean {
@@ -205,8 +209,11 @@ function isSameProcessAlive (state: ProcessState): boolean {
   } catch {
     return false
   }
-  const ticks = readStartTicks(state.pid)
-  return ticks === undefined || state.startTicks === '' || ticks === state.startTicks
+  const fields = readStatFields(state.pid)
+  if (fields === undefined) return true // no /proc: trust kill(0)
+  // A zombie has exited: an adopted process whose new parent (often pid 1 in a container) has not reaped it.
+  if (fields[0] === 'Z') return false
+  return state.startTicks === '' || fields[19] === state.startTicks
 }
 
 async function stopGroup (state: ProcessState, graceMs: number): Promise<void> {

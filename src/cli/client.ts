@@ -73,8 +73,9 @@ export class ApiClient {
     try {
       response = await fetch(`${this.url}${route}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(10_000) })
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name
-      throw new CliError(`cannot reach the daemon at ${this.url} (${cause}): is it running?`)
+      const cause = (error as { cause?: { code?: string, message?: string } }).cause
+      const why = cause?.code ?? cause?.message ?? (error as Error).message
+      throw new CliError(`cannot reach the daemon at ${this.url} (${why}): is it running?`)
     }
     if (response.status === 401) throw new CliError(`the daemon at ${this.url} refused the token`)
     if (response.status === 404 && notFoundIsUndefined) return undefined as T

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
+import { HTTPException } from 'hono/http-exception'
 import { streamSSE } from 'hono/streaming'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { policyKey, type PolicyFragment } from '../core/index.ts'
@@ -51,7 +52,7 @@ export function buildApp (daemon: Daemon, token: string): Hono {
   const app = new Hono()
   const metrics = buildMetrics(daemon)
   app.use('*', bearerAuth({ token }))
-  app.onError((error, c) => c.json({ error: error.message }, 500))
+  app.onError((error, c) => (error instanceof HTTPException ? error.getResponse() : c.json({ error: error.message }, 500)))
   app.notFound((c) => c.json({ error: `no such route: ${c.req.method} ${c.req.path}` }, 404))
 
   app.get('/v1/status', (c) => c.json(daemon.status()))

@@ -2,7 +2,8 @@
 // records), the mesh (net/), the reconciler with the process and file actuators, and the local API.
 //
 // Start:  identity → next generation → what runs here (adopted as running after a clean stop within
-//         the grace time, else provisional) → mesh seeded with the saved records → reconciler → API →
+//         the grace time, else provisional) → mesh seeded with the saved records → first adjacency
+//         (when any peer is known; at most joinTimeoutMs) → reconciler → API →
 //         daemon.json (peer id, addresses, API url and token; mode 0600), written last: its presence
 //         with a live pid means "ready".
 // Run:    records are saved every second when they changed (a crash loses at most that, and peers
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   readonly graceMs: number
   readonly logger: Logger
   readonly config?: NetConfig
+  /** At start, wait this long at most for a first adjacency before acting (when any peer is known). */
+  readonly joinTimeoutMs?: number
 }
 
 /** What `daemon.json` holds: how clients and tests find a running daemon. */
@@ -87,6 +90,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
   private savedRevision = -1
   private saving: Promise<void> = Promise.resolve()
   private stopping: Promise<void> | undefined
+  private acting: Promise<void> = Promise.resolve()
 
   private constructor (options: DaemonOptions, parts: { store: DataStore, mesh: MeshNode, reconciler: Reconciler, processes: ProcessActuator, generation: number }) {
     super()
@@ -107,7 +111,8 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     await store.prepare()
     const privateKey = await store.loadOrCreateIdentity()
     const generation = await store.nextGeneration()
-    const cleanRestart = await store.takeCleanShutdown(Date.now())
+    const holdUntilMs = await store.takeCleanShutdown(Date.now())
+    const cleanRestart = holdUntilMs !== undefined
     const config = options.config ?? defaultNetConfig
     const seedRecords = await store.loadRecords(config.recordBytesMax)
     for (const problem of store.problems) log.warn({ file: problem.file }, `set aside a damaged file: ${problem.problem}`)
@@ -135,15 +140,35 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       labels: options.labels,
       slots: options.slots,
       resources,
+      // Back from a clean stop: keep asking for the hold until we are reachable again, or there is
+      // a moment (our new record is in, our adjacency not yet) when our work looks vacant.
+      ...(holdUntilMs === undefined ? {} : { holdUntilMs }),
       generation,
       seedRecords,
       config,
     })
     const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart })
     const daemon = new Daemon(options, { store, mesh, reconciler, processes, generation })
-    await reconciler.start()
+    const knowsPeers = seedRecords.length > 0 || options.bootstrap.length > 0 || options.cluster.bootstrap.length > 0
+    daemon.acting = daemon.joinThenAct(knowsPeers, holdUntilMs)
     log.info({ node: mesh.peerId, generation, addresses: mesh.addresses(), records: seedRecords.length }, 'node started')
     return daemon
+  }
+
+  /**
+   * Acts only once joined: a view computed alone would confirm every workload found here (and start
+   * all work here), and once confirmed they are incumbents that push healthy replicas elsewhere out.
+   * One completed sync brings the whole database, so one two-way adjacency is enough. Runs in the
+   * background: the API and daemon.json come up meanwhile (an operator needs the peer id to admit us).
+   */
+  private async joinThenAct (knowsPeers: boolean, holdUntilMs: number | undefined): Promise<void> {
+    const timeoutMs = this.options.joinTimeoutMs ?? 10_000
+    if (knowsPeers && !(await waitToJoin(this.mesh, timeoutMs, () => this.stopping !== undefined))) {
+      this.options.logger.warn({ waitedMs: timeoutMs }, 'no peer reachable yet; acting on what this node knows alone')
+    }
+    if (this.stopping !== undefined) return
+    if (holdUntilMs !== undefined) this.mesh.updateLocalState({ holdUntilMs: undefined })
+    await this.reconciler.start()
   }
 
   /** Writes daemon.json: the daemon is ready. */
@@ -206,6 +231,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
   private async stopOnce (mode: 'restart' | 'final'): Promise<void> {
     const log = this.options.logger
     clearInterval(this.saveTimer)
+    await this.acting
     await this.reconciler.stop()
     if (mode === 'restart') {
       const holdUntilMs = Date.now() + this.options.graceMs
@@ -266,6 +292,16 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       emit({ type: 'policy', key, deleted: record.body === null, signer: record.version.signer })
     })
   }
+}
+
+/** Waits until some other node is in our component (two-way adjacent), the timeout, or `cancelled`. */
+async function waitToJoin (mesh: MeshNode, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (mesh.component().size <= 1) {
+    if (Date.now() > deadline || cancelled()) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
 }
 
 async function observeAll (actuators: readonly Actuator[]): Promise<ObservedWorkload[]> {

@@ -87,8 +87,17 @@ function serviceSpecOf (service: z.output<typeof serviceFileSchema>): PolicySpec
   }
 }
 
-/** A document is one policy or a list of them. */
-const fileDocumentSchema = z.preprocess((value) => (Array.isArray(value) ? value : [value]), z.array(documentSchema))
+/** A document is one policy or a list of them; an error's path starts at the policy's own field. */
+const fileDocumentSchema = z.unknown().transform((value, context): PolicySpec[] => {
+  const items = Array.isArray(value) ? value : [value]
+  const policies: PolicySpec[] = []
+  items.forEach((item, index) => {
+    const parsed = documentSchema.safeParse(item)
+    if (parsed.success) policies.push(parsed.data)
+    else for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index, ...issue.path] : issue.path })
+  })
+  return policies
+})
 
 /** Every policy in a file's text; throws InputError naming file:line: field on the first problem. */
 export function parsePolicyFile (text: string, fileName: string): PolicySpec[] {

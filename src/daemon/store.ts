@@ -110,14 +110,17 @@ export class DataStore {
     await writeFileAtomically(join(this.dataDir, 'shutdown.json'), Buffer.from(JSON.stringify({ graceUntilMs })), 0o600)
   }
 
-  /** True when the last stop was clean and we are back within its grace time; consumes the marker. */
-  async takeCleanShutdown (nowMs: number): Promise<boolean> {
+  /**
+   * When the last stop was clean and we are back within its grace time: the end of that grace time
+   * (our work is held until then). Otherwise undefined. Consumes the marker.
+   */
+  async takeCleanShutdown (nowMs: number): Promise<number | undefined> {
     const path = join(this.dataDir, 'shutdown.json')
     const text = await readFile(path, 'utf8').catch(() => undefined)
-    if (text === undefined) return false
+    if (text === undefined) return undefined
     await rename(path, `${path}.used`).catch(() => {})
     const parsed = z.object({ graceUntilMs: z.number() }).safeParse(safeJson(text))
-    return parsed.success && nowMs <= parsed.data.graceUntilMs
+    return parsed.success && nowMs <= parsed.data.graceUntilMs ? parsed.data.graceUntilMs : undefined
   }
 
   /** Moves a damaged file out of the way (kept for inspection) and notes the problem. */

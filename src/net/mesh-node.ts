@@ -62,6 +62,8 @@ export interface MeshNodeInit {
    * record saying "nothing" would invite the others to start our work elsewhere.
    */
   readonly resources?: readonly ResourceStatus[]
+  /** Back from a clean stop: our first records still ask for our work to be held, until then. */
+  readonly holdUntilMs?: number
   /** Persisted counter bumped at every start (DESIGN.md §3). */
   readonly generation: number
   /** Signed records to start from (persisted ones, or admissions handed over by an operator). */
@@ -114,8 +116,8 @@ export interface LocalState {
   slots: number
   resources: readonly ResourceStatus[]
   viewHash: string
-  /** Only in the last record before a restart: hold our work until then. */
-  holdUntilMs?: number
+  /** Only around a restart: hold our work until then (placement.ts). */
+  holdUntilMs?: number | undefined
 }
 
 export class MeshNode extends EventEmitter<MeshNodeEvents> {
@@ -166,7 +168,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.topic = `/shoal/${init.clusterName}/records/1`
     this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
-    this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '' }
+    this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
