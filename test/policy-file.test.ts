@@ -1,0 +1,40 @@
+// Policy files as operators write them: the file form maps onto the record form, and every mistake
+// is refused with file:line: field, before anything is signed.
+
+import { describe, expect, it } from 'vitest'
+import { parsePolicyFile } from '../src/daemon/policy-file.ts'
+
+describe('policy files', () => {
+  it('maps a process service, a file service, node settings and an admission', () => {
+    const text = [
+      'kind: Service', 'name: web', 'replicas: 3', 'selector: {role: web}', 'spread: zone', 'process:', '  command: node', '  args: [server.js]', '  env: {PORT: "8080"}',
+      '---', 'kind: Service', 'name: motd', 'replicas: all', 'file: {path: motd.txt, content: "hi\\n", mode: "0644"}',
+      '---', '- {kind: Node, name: node-a, drain: true}', '- {kind: Admission, name: node-b}', '',
+    ].join('\n')
+    expect(parsePolicyFile(text, 'p.yaml')).toEqual([
+      { kind: 'Service', name: 'web', replicas: 3, selector: { role: 'web' }, spread: 'zone', slots: 1, workload: { kind: 'process', command: 'node', args: ['server.js'], env: { PORT: '8080' } } },
+      { kind: 'Service', name: 'motd', replicas: 'all', selector: {}, slots: 1, workload: { kind: 'file', path: 'motd.txt', content: 'hi\n', mode: 0o644 } },
+      { kind: 'Node', name: 'node-a', drain: true },
+      { kind: 'Admission', name: 'node-b' },
+    ])
+  })
+
+  it('reads JSON too', () => {
+    expect(parsePolicyFile('{"kind": "Admission", "name": "n1"}', 'a.json')).toEqual([{ kind: 'Admission', name: 'n1' }])
+  })
+
+  it.each([
+    ['kind: Service\nname: web\nreplicas: three\nprocess: {command: x}\n', 'f.yaml:3: replicas: must be a whole number or "all"'],
+    ['kind: Service\nname: Web\nreplicas: 1\nprocess: {command: x}\n', 'f.yaml:2: name: must be lower-case letters, digits and dashes, starting and ending with a letter or digit'],
+    ['kind: Service\nname: web\nreplicas: 1\n', 'f.yaml:1: process: a Service needs exactly one of process or file'],
+    ['kind: Service\nname: web\nreplicas: 1\nfile: {path: a, content: b, mode: 644}\n', 'f.yaml:4: file.mode: '],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x, colour: red}\n', 'f.yaml:4: process: Unrecognized key: "colour"'],
+    ['kind: Servce\nname: web\n', 'f.yaml:1: kind: must be Service, Node or Admission'],
+    ['kind: Service\n  name: web\n', 'f.yaml:1: Nested mappings are not allowed in compact mappings'],
+    ['---\n- {kind: Admission, name: a}\n- {kind: Admission}\n', 'f.yaml:3: 1.name: '],
+    ['kind: Admission\nname: a\n---\nkind: Admission\nname: a\n', 'f.yaml: Admission/a appears twice'],
+    ['', 'f.yaml: no policies in it'],
+  ])('refuses %j naming the place', (text, message) => {
+    expect(() => parsePolicyFile(text, 'f.yaml')).toThrow(message)
+  })
+})
