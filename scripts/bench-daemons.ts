@@ -1,0 +1,143 @@
+// Benchmark: real `shoal daemon` processes on loopback (issue 4's figures).
+//
+//   npm run bench:daemons                       # 5 daemons, 5 apply rounds, 3 kill rounds
+//   npm run bench:daemons -- --daemons 5 --rounds 5 --kills 3
+//
+// - apply → converged: a 3-replica process service is signed and posted to one daemon's API; the clock
+//   stops when every daemon's /v1/status says converged, all on one view, with 3 replicas running.
+//   Goal: under 1 s.
+// - kill -9 → replacement: a daemon running a replica is killed; the clock stops when the survivors
+//   are converged with 3 replicas running again. Goal: under 2 s. (The killed daemon is then started
+//   again, and the fleet left to converge, before the next round.)
+// - RSS per daemon at rest, from /proc/<pid>/status, after the rounds.
+// Status is polled every 20 ms over the HTTP API (not the CLI: its start-up would dominate).
+
+import '../src/polyfill.ts'
+import { parseArgs } from 'node:util'
+import { performance } from 'node:perf_hooks'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadOperatorKey } from '../src/daemon/cluster.ts'
+import { OperatorSigner } from '../src/net/index.ts'
+import { ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+
+const { values } = parseArgs({
+  options: {
+    daemons: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '5' },
+    kills: { type: 'string', default: '3' },
+  },
+})
+const count = Number(values.daemons)
+const rounds = Number(values.rounds)
+const kills = Number(values.kills)
+
+interface Status { node: string, converged: boolean, viewHash: string, reachable: string[], running: string[] }
+
+const marker = `shoal-bench-${process.pid}`
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const worst = (xs: number[]): number => Math.max(...xs)
+
+async function status (daemon: DaemonHandle): Promise<Status | undefined> {
+  try {
+    const response = await fetch(`${daemon.info.api.url}/v1/status`, { headers: { authorization: `Bearer ${daemon.info.api.token}` } })
+    return await response.json() as Status
+  } catch {
+    return undefined
+  }
+}
+
+/** Polls until every daemon in `live` is converged on one view, over all of them, with `replicas` of `service` running. */
+async function waitConverged (live: readonly DaemonHandle[], service: string, replicas: number, timeoutMs = 30_000): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < timeoutMs) {
+    const all = await Promise.all(live.map(status))
+    const ok = all.every((s) => s !== undefined && s.converged && s.reachable.length === live.length) &&
+      new Set(all.map((s) => s?.viewHash)).size === 1 &&
+      all.flatMap((s) => s?.running ?? []).filter((id) => id.startsWith(`${service}@`)).length === replicas
+    if (ok) return performance.now() - start
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`not converged within ${timeoutMs} ms`)
+}
+
+function rssMb (pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? 'VmRSS: 0 kB'
+  return Number(line.split(/\s+/)[1]) / 1024
+}
+
+function killWorkloads (): void {
+  for (const entry of readdirSync('/proc')) {
+    try {
+      if (/^\d+$/.test(entry) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker)) process.kill(Number(entry), 'SIGKILL')
+    } catch { /* gone */ }
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'))
+const cli = new ShoalCli(dir)
+const daemons: DaemonHandle[] = []
+try {
+  await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'bench')
+  for (let i = 0; i < count; i++) {
+    daemons.push(await cli.startDaemon(`node-${i}`, i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string]))
+  }
+  await cli.ok('admit', ...daemons.map((d) => d.info.peerId), '--data', daemons[0]?.dataDir as string)
+  const signer = new OperatorSigner(await loadOperatorKey(join(dir, 'cluster', 'operator.key')))
+  const post = async (envelope: Uint8Array): Promise<void> => {
+    const target = daemons[0] as DaemonHandle
+    const response = await fetch(`${target.info.api.url}/v1/records`, { method: 'POST', body: envelope, headers: { authorization: `Bearer ${target.info.api.token}` } })
+    if (!response.ok) throw new Error(`post: ${response.status} ${await response.text()}`)
+  }
+  const spec = (name: string) => ({
+    kind: 'Service' as const, name, replicas: 3, selector: {}, slots: 1,
+    workload: { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] },
+  })
+  await new Promise((resolve) => setTimeout(resolve, 2_000)) // let admissions settle
+
+  const applyTimes: number[] = []
+  for (let round = 0; round < rounds; round++) {
+    const name = `bench-${round}`
+    const { envelope } = await signer.sign(spec(name))
+    const start = performance.now()
+    await post(envelope)
+    await waitConverged(daemons, name, 3)
+    applyTimes.push(performance.now() - start)
+    process.stdout.write(`apply round ${round + 1}: ${(applyTimes.at(-1) as number).toFixed(0)} ms\n`)
+    await post((await signer.signDeletion('Service', name)).envelope)
+    await waitConverged(daemons, name, 0)
+  }
+
+  const { envelope } = await signer.sign(spec('web'))
+  await post(envelope)
+  await waitConverged(daemons, 'web', 3)
+  const killTimes: number[] = []
+  for (let round = 0; round < kills; round++) {
+    const statuses = await Promise.all(daemons.map(status))
+    // Not the daemon we post to: it stays up.
+    const index = daemons.findIndex((d, i) => i > 0 && statuses[i]?.running.some((id) => id.startsWith('web@')))
+    const victim = daemons[index] as DaemonHandle
+    const start = performance.now()
+    await victim.kill()
+    const survivors = daemons.filter((d) => d !== victim)
+    await waitConverged(survivors, 'web', 3)
+    killTimes.push(performance.now() - start)
+    process.stdout.write(`kill round ${round + 1}: replacement running after ${(killTimes.at(-1) as number).toFixed(0)} ms\n`)
+    daemons[index] = await cli.startDaemon(victim.name, ['--bootstrap', daemons[0]?.info.addresses[0] as string])
+    await waitConverged(daemons, 'web', 3)
+  }
+
+  await new Promise((resolve) => setTimeout(resolve, 5_000))
+  const rss = daemons.map((d) => rssMb(d.info.pid))
+  process.stdout.write(`\n${count} daemon processes on loopback (this machine: 2 cores)\n`)
+  process.stdout.write(`| figure | median | worst | runs | goal |\n|---|---|---|---|---|\n`)
+  process.stdout.write(`| apply → every node converged, 3 processes running | ${median(applyTimes).toFixed(0)} ms | ${worst(applyTimes).toFixed(0)} ms | ${rounds} | < 1 s |\n`)
+  process.stdout.write(`| kill -9 of a replica's host → replacement running, survivors converged | ${median(killTimes).toFixed(0)} ms | ${worst(killTimes).toFixed(0)} ms | ${kills} | < 2 s |\n`)
+  process.stdout.write(`| RSS per daemon at rest | ${median(rss).toFixed(0)} MB | ${worst(rss).toFixed(0)} MB | ${count} | |\n`)
+} finally {
+  await Promise.all(daemons.map(async (d) => { await d.kill() }))
+  killWorkloads()
+  await rm(dir, { recursive: true, force: true })
+}
