@@ -25,7 +25,7 @@ import { writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
-import { Reconciler } from './reconciler.ts'
+import { daemonThrottle, Reconciler } from './reconciler.ts'
 import { DataStore } from './store.ts'
 
 export interface DaemonOptions {
@@ -147,7 +147,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       seedRecords,
       config,
     })
-    const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart })
+    const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart, throttle: daemonThrottle })
     const daemon = new Daemon(options, { store, mesh, reconciler, processes, generation })
     const knowsPeers = seedRecords.length > 0 || options.bootstrap.length > 0 || options.cluster.bootstrap.length > 0
     daemon.acting = daemon.joinThenAct(knowsPeers, holdUntilMs)
