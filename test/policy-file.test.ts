@@ -29,6 +29,7 @@ describe('policy files', () => {
     ['kind: Service\nname: web\nreplicas: 1\n', 'f.yaml:1: process: a Service needs exactly one of process or file'],
     ['kind: Service\nname: web\nreplicas: 1\nfile: {path: a, content: b, mode: 644}\n', 'f.yaml:4: file.mode: '],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x, colour: red}\n', 'f.yaml:4: process: Unrecognized key: "colour"'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess:\n  command: x\n  health: {http: "ftp://h/"}\n', 'f.yaml:6: process.health.http: must be an http:// or https:// url'],
     ['kind: Servce\nname: web\n', 'f.yaml:1: kind: must be Service, Node or Admission'],
     ['kind: Service\n  name: web\n', 'f.yaml:1: Nested mappings are not allowed in compact mappings'],
     ['---\n- {kind: Admission, name: a}\n- {kind: Admission}\n', 'f.yaml:3: 1.name: '],

@@ -3,7 +3,7 @@
 // stop, and SIGKILL for a process that ignores SIGTERM.
 
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -97,5 +97,25 @@ describe('process actuator', () => {
     const actuator = newActuator(await mkdtemp(join(tmpdir(), 'shoal-proc-')))
     await expect(actuator.ensure('x@node-1', { kind: 'process', command: '' }, 'h')).rejects.toThrow(/command/)
     await expect(actuator.ensure('x@node-1', { kind: 'process', command: '/nonexistent/binary' }, 'h')).rejects.toThrow(/cannot start/)
+  })
+
+  it('with a health check: starting until it passes, running after, killed and restarted after failures in a row', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const port = 20_000 + Math.floor(Math.random() * 20_000)
+    const sick = join(dataDir, 'sick')
+    const actuator = newActuator(dataDir)
+    // Listens after 300 ms; answers 500 while the file `sick` exists.
+    const server = `setTimeout(() => require('http').createServer((q, r) => { r.statusCode = require('fs').existsSync(${JSON.stringify(sick)}) ? 500 : 200; r.end() }).listen(${port}, '127.0.0.1'), 300)`
+    await actuator.ensure('api@node-1', { kind: 'process', command: process.execPath, args: ['-e', server], health: { http: `http://127.0.0.1:${port}/`, intervalMs: 100, failures: 3 } }, 'h1')
+    expect((await actuator.observe())[0]?.phase).toBe('starting')
+    let phase = ''
+    await waitFor('healthy', () => { void actuator.observe().then((w) => { phase = w[0]?.phase ?? '' }); return phase === 'running' }, 5_000)
+    const firstPid = await pidOf(dataDir, 'api@node-1')
+    await writeFile(sick, '')
+    let observed = await actuator.observe()
+    await waitFor('restarted after failed checks', () => { void actuator.observe().then((w) => { observed = w }); return (observed[0]?.restarts ?? 0) >= 1 }, 5_000)
+    expect(await pidOf(dataDir, 'api@node-1')).not.toBe(firstPid)
+    expect(alive(firstPid)).toBe(false)
+    expect(observed[0]?.phase).not.toBe('running') // still sick: never healthy again, so starting
   })
 })

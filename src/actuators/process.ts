@@ -9,11 +9,15 @@
 //   only if that pid is alive with the same start time — a reused pid is not ours.
 // - Supervision: an exited process is restarted after an exponential back-off (restartDelayMs × 2^n,
 //   at most maxRestartDelayMs), for children and adopted processes alike (the latter are polled).
+// - Health (optional, `health: { http: URL } | { tcp: 'host:port' }`, with intervalMs, timeoutMs,
+//   failures): a process is `starting` until its check first passes, then `running`; after `failures`
+//   checks in a row fail (3 by default), it is killed and restarted with the same back-off.
 // - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs`.
 // Each process sees SHOAL_NODE, SHOAL_SERVICE and SHOAL_RESOURCE in its environment.
 
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
@@ -21,8 +25,18 @@ import { compareStrings, type WorkloadSpec } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from './actuator.ts'
 import { writeFileAtomically } from './file.ts'
 
+export const healthCheckSchema = z.strictObject({
+  http: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// url' }).optional(),
+  tcp: z.string().regex(/^[^:]+:\d{1,5}$/, 'must be host:port').optional(),
+  intervalMs: z.number().int().min(100).max(3_600_000).optional(),
+  timeoutMs: z.number().int().min(10).max(60_000).optional(),
+  failures: z.number().int().min(1).max(100).optional(),
+}).refine((health) => (health.http === undefined) !== (health.tcp === undefined), 'give exactly one of http or tcp')
+type HealthCheck = z.infer<typeof healthCheckSchema>
+
 const processWorkloadSchema = z.object({
   kind: z.literal('process'),
+  health: healthCheckSchema.optional(),
   command: z.string().min(1).max(4_096),
   args: z.array(z.string().max(65_536)).max(1_024).optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string().max(65_536)).optional(),
@@ -54,6 +68,14 @@ interface Supervised {
   restartTimer?: NodeJS.Timeout | undefined
   lastExit?: string
   removing: boolean
+  /** With a health check: whether the current process has passed it yet, and failures in a row since. */
+  healthy: boolean
+  healthFailures: number
+  healthTimer?: NodeJS.Timeout | undefined
+  /** Why the health check killed it, for the exit report. */
+  healthProblem?: string
+  /** Found running at start: not our child, so no exit event. */
+  adopted?: boolean
 }
 
 export class ProcessActuator implements Actuator {
@@ -75,10 +97,11 @@ export class ProcessActuator implements Actuator {
     await this.loadOnce()
     return [...this.supervised.entries()].map(([resourceId, entry]): ObservedWorkload => {
       const alive = isSameProcessAlive(entry.state)
+      const checked = healthOf(entry.state) === undefined || entry.healthy
       return {
         resourceId,
         specHash: entry.state.specHash,
-        phase: alive ? 'running' : 'failed',
+        phase: !alive ? 'failed' : checked ? 'running' : 'starting',
         restarts: entry.state.restarts,
         ...(alive || entry.lastExit === undefined ? {} : { lastError: entry.lastExit }),
       }
@@ -101,6 +124,7 @@ export class ProcessActuator implements Actuator {
     if (entry !== undefined) {
       entry.removing = true
       clearTimeout(entry.restartTimer)
+      clearInterval(entry.healthTimer)
       await stopGroup(entry.state, this.options.stopGraceMs ?? 5_000)
       this.supervised.delete(resourceId)
     }
@@ -113,6 +137,7 @@ export class ProcessActuator implements Actuator {
     for (const entry of this.supervised.values()) {
       entry.removing = true
       clearTimeout(entry.restartTimer)
+      clearInterval(entry.healthTimer)
     }
   }
 
@@ -138,15 +163,47 @@ export class ProcessActuator implements Actuator {
     child.unref()
     const state: ProcessState = { pid: spawned, startTicks: readStartTicks(spawned) ?? '', specHash, workload: workload as ProcessState['workload'], restarts }
     await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(state)), 0o600)
-    const entry: Supervised = { state, removing: false }
+    const previous = this.supervised.get(resourceId)
+    clearInterval(previous?.healthTimer)
+    const entry: Supervised = { state, removing: false, healthy: false, healthFailures: 0 }
     this.supervised.set(resourceId, entry)
+    this.watchHealth(resourceId, entry)
     child.once('exit', (code, signal) => this.onExit(resourceId, entry, signal === null ? `exited with code ${code}` : `killed by ${signal}`))
+  }
+
+  /** Runs the workload's health check every intervalMs while this entry is current. */
+  private watchHealth (resourceId: string, entry: Supervised): void {
+    const health = healthOf(entry.state)
+    if (health === undefined) return
+    let checking = false
+    entry.healthTimer = setInterval(() => {
+      if (checking || entry.removing || this.supervised.get(resourceId) !== entry || !isSameProcessAlive(entry.state)) return
+      checking = true
+      void checkHealth(health).then((problem) => {
+        checking = false
+        if (problem === undefined) {
+          entry.healthy = true
+          entry.healthFailures = 0
+          return
+        }
+        entry.healthFailures++
+        if (entry.healthy && entry.healthFailures >= (health.failures ?? 3)) {
+          // Was healthy, is no longer: kill it; the exit handler restarts it with back-off.
+          entry.healthProblem = `health check failed ${entry.healthFailures} times: ${problem}`
+          clearInterval(entry.healthTimer)
+          signalGroup(entry.state.pid, 'SIGKILL')
+          if (!isChild(entry)) this.onExit(resourceId, entry, entry.healthProblem)
+        }
+      })
+    }, health.intervalMs ?? 1_000)
+    entry.healthTimer.unref()
   }
 
   private onExit (resourceId: string, entry: Supervised, how: string): void {
     if (entry.removing || this.supervised.get(resourceId) !== entry) return
+    clearInterval(entry.healthTimer)
     const delayMs = Math.min((this.options.restartDelayMs ?? 500) * 2 ** entry.state.restarts, this.options.maxRestartDelayMs ?? 30_000)
-    entry.lastExit = `${how}; restarting in ${delayMs} ms`
+    entry.lastExit = `${entry.healthProblem ?? how}; restarting in ${delayMs} ms`
     entry.restartTimer = setTimeout(() => {
       entry.restartTimer = undefined
       if (entry.removing) return
@@ -176,7 +233,10 @@ export class ProcessActuator implements Actuator {
       const resourceId = decodeURIComponent(name.slice(0, -'.json'.length))
       try {
         const state = stateSchema.parse(JSON.parse(await readFile(join(this.stateDir, name), 'utf8')))
-        this.supervised.set(resourceId, { state, removing: false })
+        // An adopted process was healthy enough to be running before; it is checked again from here on.
+        const entry: Supervised = { state, removing: false, healthy: true, healthFailures: 0, adopted: true }
+        this.supervised.set(resourceId, entry)
+        this.watchHealth(resourceId, entry)
       } catch {
         await rm(join(this.stateDir, name), { force: true }) // torn or foreign: nothing of ours to adopt
       }
@@ -216,20 +276,51 @@ function isSameProcessAlive (state: ProcessState): boolean {
   return state.startTicks === '' || fields[19] === state.startTicks
 }
 
+function signalGroup (pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    try { process.kill(pid, signal) } catch { /* already gone */ }
+  }
+}
+
 async function stopGroup (state: ProcessState, graceMs: number): Promise<void> {
   if (!isSameProcessAlive(state)) return
-  const signalGroup = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(-state.pid, signal)
-    } catch {
-      try { process.kill(state.pid, signal) } catch { /* already gone */ }
-    }
-  }
-  signalGroup('SIGTERM')
+  signalGroup(state.pid, 'SIGTERM')
   const deadline = Date.now() + graceMs
   while (Date.now() < deadline) {
     if (!isSameProcessAlive(state)) return
     await new Promise((resolveWait) => setTimeout(resolveWait, 50))
   }
-  signalGroup('SIGKILL')
+  signalGroup(state.pid, 'SIGKILL')
+}
+
+function isChild (entry: Supervised): boolean {
+  return entry.adopted !== true
+}
+
+function healthOf (state: ProcessState): HealthCheck | undefined {
+  const parsed = healthCheckSchema.optional().safeParse((state.workload as { health?: unknown }).health)
+  return parsed.success ? parsed.data : undefined
+}
+
+/** Runs one check: undefined when it passed, else what went wrong. */
+async function checkHealth (health: HealthCheck): Promise<string | undefined> {
+  const timeoutMs = health.timeoutMs ?? 1_000
+  if (health.http !== undefined) {
+    try {
+      const response = await fetch(health.http, { signal: AbortSignal.timeout(timeoutMs) })
+      await response.body?.cancel()
+      return response.ok ? undefined : `${health.http} answered ${response.status}`
+    } catch (error) {
+      return `${health.http}: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`
+    }
+  }
+  const [host, port] = (health.tcp ?? '').split(':')
+  return await new Promise((resolveCheck) => {
+    const socket = connect({ host, port: Number(port), timeout: timeoutMs })
+    socket.once('connect', () => { socket.destroy(); resolveCheck(undefined) })
+    socket.once('timeout', () => { socket.destroy(); resolveCheck(`${health.tcp}: no connection within ${timeoutMs} ms`) })
+    socket.once('error', (error: NodeJS.ErrnoException) => { resolveCheck(`${health.tcp}: ${error.code ?? error.message}`) })
+  })
 }

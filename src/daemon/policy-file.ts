@@ -15,6 +15,7 @@
 
 import { z } from 'zod'
 import type { PolicySpec, WorkloadSpec } from '../core/index.ts'
+import { healthCheckSchema } from '../actuators/process.ts'
 import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/index.ts'
 import { InputError, parseYamlDocuments } from '../yaml-input.ts'
 
@@ -23,6 +24,7 @@ const processSchema = z.strictObject({
   args: z.array(z.string().max(65_536)).max(1_024).optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string().max(65_536)).optional(),
   cwd: z.string().max(4_096).optional(),
+  health: healthCheckSchema.optional(),
 })
 
 const fileSchema = z.strictObject({
