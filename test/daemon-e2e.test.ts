@@ -143,6 +143,20 @@ describe('shoal daemon, end to end through the CLI', () => {
     expect(workloadPids()).toEqual(pidsBefore)
   }, 120_000)
 
+  it('drain moves work off a node; uncordon does not pull it back', async () => {
+    const first = daemons[0] as DaemonHandle
+    const host = hostOfWeb(await statuses(daemons))
+    expect((await cli.ok('drain', host.node.slice(-8), '--data', first.dataDir)).stdout).toBe(`Node/${host.node} created (drain)\n`)
+    const drained = await waitConverged(daemons, 30_000)
+    expect(drained.find((s) => s.node === host.node)?.running.filter((id) => id.startsWith('web@'))).toEqual([])
+    const placed = drained.flatMap((s) => s.running).filter((id) => id.startsWith('web@')).sort()
+    await cli.ok('uncordon', host.node, '--data', first.dataDir)
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const after = await waitConverged(daemons, 30_000)
+    expect(after.flatMap((s) => s.running).filter((id) => id.startsWith('web@')).sort()).toEqual(placed)
+    expect(workloadPids()).toHaveLength(3)
+  }, 90_000)
+
   it('client errors are one line with a non-zero exit', async () => {
     const first = daemons[0] as DaemonHandle
     const wrongFlag = await cli.run('status', '--dta', first.dataDir)
