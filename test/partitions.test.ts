@@ -7,7 +7,7 @@ import type { ServiceSpec } from '../src/core/index.ts'
 import type { MeshNode } from '../src/net/index.ts'
 import {
   components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, runningResources, sameDatabases,
-  startFleet, stopFleet, waitFor, type Fleet,
+  stall, startFleet, stopFleet, waitFor, type Fleet,
 } from '../src/testing/index.ts'
 
 const web: ServiceSpec = { kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', app: 'web' } }
@@ -110,5 +110,30 @@ describe('partitions', () => {
     await expectOneHealthyComponent(f, [{ ...web, replicas: 2 }])
     for (const node of f.mesh.nodes) expect(node.db.get('policy:Service/web')).toEqual(newest.fragment)
     expect(webCount(f, f.mesh.nodes)).toBe(2)
+  })
+
+  it('a 500 ms stall moves nothing: the node never leaves anyone\'s component, and nothing starts or stops', async () => {
+    const f = await convergedFleet(6)
+    const host = f.mesh.nodes.find((node) => node.localState.resources.some((r) => r.id.startsWith('web@'))) as MeshNode
+    const placed = runningResources(f, [...f.mesh.nodes.keys()]).sort()
+    stall(host, 500)
+    let lostBy = 0
+    const sampleUntil = Date.now() + 3_000 // the stall, and what its end may set off
+    while (Date.now() < sampleUntil) {
+      lostBy = Math.max(lostBy, f.mesh.nodes.filter((node) => !node.component().has(host.peerId)).length)
+      expect(runningResources(f, [...f.mesh.nodes.keys()]).sort()).toEqual(placed)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(lostBy).toBe(0)
+    expect(converged(f)).toBe(true)
+  })
+
+  it('a long stall is a hang: the others drop the node and re-place its work', async () => {
+    const f = await convergedFleet(6)
+    const host = f.mesh.nodes.find((node) => node.localState.resources.some((r) => r.id.startsWith('web@'))) as MeshNode
+    stall(host, 15_000)
+    const others = f.mesh.nodes.filter((node) => node !== host)
+    await waitFor('the others drop it', () => others.every((node) => !node.component().has(host.peerId)), 12_000)
+    await waitFor('web re-placed among the others', () => webCount(f, others) === 3, 10_000)
   })
 })

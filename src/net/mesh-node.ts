@@ -23,7 +23,7 @@ import { createPeerScoreParams, createPeerScoreThresholds, createTopicScoreParam
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { TopicValidatorResult, type Libp2p, type PrivateKey, type PubSub } from '@libp2p/interface'
+import { TopicValidatorResult, type Libp2p, type PrivateKey, type PubSub, type Transport } from '@libp2p/interface'
 import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
@@ -40,6 +40,7 @@ import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
+import { StallGate, stallable } from './stall.ts'
 import { SyncProtocolError, syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
 
 export interface MeshNodeInit {
@@ -75,6 +76,8 @@ export interface MeshNodeInit {
    * propagation is measured against (scripts/bench-mesh.ts). Off by default.
    */
   readonly probeTopic?: boolean
+  /** Fault injection: let `stall(ms)` pause this node's connections (stall.ts). Off by default. */
+  readonly stallable?: boolean
 }
 
 export type RefusalReason = OpenFailure | 'sender-not-admitted' | 'not-an-operator' | 'internal-error'
@@ -155,6 +158,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly dialling = new Set<string>()
   private stopped = false
   private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
+  private readonly stallGate = new StallGate()
 
   private constructor (init: MeshNodeInit) {
     super()
@@ -188,7 +192,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.libp2p = await createLibp2p({
       privateKey: this.init.privateKey,
       addresses: { listen: [...this.init.listen] },
-      transports: [this.init.transport === 'tcp' ? tcp({ dialOpts: { noDelay: true }, listenOpts: { noDelay: true } }) : memory()],
+      transports: [this.transport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: preSharedKey({ psk: this.init.networkKey }),
@@ -258,6 +262,18 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     await this.originate()
     await new Promise((resolve) => setTimeout(resolve, 100))
     await this.stop()
+  }
+
+  /** Fault injection (needs `stallable: true`): stop answering on every connection for `ms`. */
+  stall (ms: number): void {
+    if (this.init.stallable !== true) throw new Error('stall() needs a node started with stallable: true')
+    this.stallGate.stall(ms)
+  }
+
+  private transport () {
+    // libp2p hands every transport all components; the two factories just name different subsets.
+    const transport = (this.init.transport === 'tcp' ? tcp({ dialOpts: { noDelay: true }, listenOpts: { noDelay: true } }) : memory()) as (components: unknown) => Transport
+    return this.init.stallable === true ? stallable(transport, this.stallGate) : transport
   }
 
   async stop (): Promise<void> {
@@ -561,7 +577,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       this.db.merge(record, envelope)
       this.emit('record:merged', record)
       this.emit('adjacency:changed', adjacencies)
-      await this.flood(envelope)
+      // Not awaited: a publish can wait on a stalled peer's stream, and the next origination (the one
+      // that drops that peer from our adjacencies) must not wait behind it.
+      void this.flood(envelope)
     })()
     try {
       await this.originating
@@ -629,6 +647,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (this.stopped) return
     // A connection whose first sync failed is no adjacency yet: sync again.
     for (const peer of this.connectedPeers()) if (!this.synced.has(peer)) void this.syncWith(peer)
+    // A connection stuck closing (its graceful close waits on a peer that does not answer) fires no
+    // close event for a long while, but it is no adjacency: say so without waiting for the event.
+    const announced = this.db.nodeRecord(this.peerId)?.adjacencies ?? []
+    const adjacent = this.adjacentPeers()
+    if (adjacent.length !== announced.length || adjacent.some((peer, i) => peer !== announced[i])) this.scheduleOriginate()
     const connected = new Set(this.connectedPeers())
     const component = this.component()
     const known = [...this.peerBook.keys()].filter((id) =>

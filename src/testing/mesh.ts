@@ -56,6 +56,7 @@ export async function startMesh (count: number, options: {
       seedRecords: admissions,
       config: options.config ?? fastNetConfig,
       probeTopic: options.probeTopic ?? false,
+      stallable: true,
     }
     const node = await MeshNode.create(init)
     inits.push(init)
@@ -68,6 +69,11 @@ export async function startMesh (count: number, options: {
       await Promise.all(nodes.map(async (node) => await node.stop().catch(() => {})))
     },
   }
+}
+
+/** Makes `node` stop answering on every connection for `ms`, connections left open (a paused process). */
+export function stall (node: MeshNode, ms: number): void {
+  node.stall(ms)
 }
 
 /** Polls `condition` every `pollMs` until it holds; throws with `what` after `timeoutMs`. Returns the time it took. */
