@@ -13,6 +13,7 @@
 //     - sleep: 2s
 //     - restart: 4                               # a crashed node starts again (next generation)
 //     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
+//     - stall: { node: 2, for: 500ms, movesNothing: true }  # stops answering, connections left open
 //
 // `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
 // each named service running exactly that many replicas, and nothing running twice. A failed expect
@@ -21,10 +22,11 @@
 import { performance } from 'node:perf_hooks'
 import { z } from 'zod'
 import type { PolicySpec, ServiceSpec } from '../src/core/index.ts'
+import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
-  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, startFleet, stopFleet, waitFor,
+  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
   type Fleet,
 } from '../src/testing/index.ts'
 
@@ -56,6 +58,11 @@ const stepSchemas = {
     ]),
   }),
   heal: z.strictObject({ heal: z.union([z.strictObject({}), z.literal(true), z.null()]) }),
+  // A node stops reading and writing on every connection for a while (a paused process); with
+  // movesNothing, the step fails if any node drops it or any workload starts or stops meanwhile.
+  stall: z.strictObject({
+    stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random')]), for: duration, movesNothing: z.boolean().optional() }),
+  }),
   sleep: z.strictObject({ sleep: duration }),
   expect: z.strictObject({
     expect: z.strictObject({
@@ -108,6 +115,10 @@ export interface StepReport {
   readonly bytes: number
   readonly ok: boolean
   readonly problem?: string
+  /** What the step saw, when it has more to say (a stall: whether anyone dropped the node). */
+  readonly note?: string
+  /** Every 50 ms during the step: [ms since its start, share of live nodes publishing the most common view hash]. */
+  readonly agreement: ReadonlyArray<readonly [number, number]>
 }
 
 export interface ScenarioReport {
@@ -129,6 +140,7 @@ export interface RunOptions {
 function namedNodes (step: Step): number[] {
   if ('kill' in step && typeof step.kill === 'number') return [step.kill]
   if ('restart' in step) return [step.restart]
+  if ('stall' in step && typeof step.stall.node === 'number') return [step.stall.node]
   if ('partition' in step && 'groups' in step.partition) return step.partition.groups.flat()
   if (('apply' in step || 'delete' in step) && step.at !== undefined) return [step.at]
   return []
@@ -150,12 +162,17 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
     for (const [index, step] of scenario.steps.entries()) {
       const before = traffic(fleet)
       const start = performance.now()
-      const outcome = await runStep(fleet, step, services, random)
+      const agreement: Array<[number, number]> = [[0, agreementShare(fleet)]]
+      const sampler = setInterval(() => { agreement.push([performance.now() - start, agreementShare(fleet)]) }, 50)
+      const outcome = await runStep(fleet, step, services, random).finally(() => { clearInterval(sampler) })
+      agreement.push([performance.now() - start, agreementShare(fleet)])
       const after = traffic(fleet)
       const report: StepReport = {
         index, step: describeStep(step), durationMs: performance.now() - start, convergedMs: outcome.convergedMs, effectMs: outcome.effectMs ?? null,
         messages: after.messages - before.messages, bytes: after.bytes - before.bytes, ok: outcome.problem === undefined,
         ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
+        ...(outcome.note === undefined ? {} : { note: outcome.note }),
+        agreement: agreement.map(([ms, share]) => [Math.round(ms), Math.round(share * 1000) / 1000] as const),
       }
       steps.push(report)
       options.onStep?.(report)
@@ -173,7 +190,14 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
 /** How long topology steps may take to be seen by every node before the step fails. */
 const effectTimeoutMs = 60_000
 
-async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceSpec>, random: () => number): Promise<{ convergedMs: number | null, effectMs?: number, problem?: string }> {
+interface StepOutcome {
+  readonly convergedMs: number | null
+  readonly effectMs?: number
+  readonly problem?: string
+  readonly note?: string
+}
+
+async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceSpec>, random: () => number): Promise<StepOutcome> {
   // A topology step ends when every node sees its effect; otherwise an `expect` right after it would
   // judge the old topology, which is still converged.
   const seen = async (what: string, condition: () => boolean): Promise<{ convergedMs: null, effectMs?: number, problem?: string }> => {
@@ -228,12 +252,46 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
   } else if ('heal' in step) {
     heal(liveNodes(fleet))
     return await seen('the heal (one component)', () => components(fleet).length === 1)
+  } else if ('stall' in step) {
+    return await stallStep(fleet, step.stall, random)
   } else if ('sleep' in step) {
     await new Promise((resolve) => setTimeout(resolve, step.sleep))
   } else {
     return await checkExpectations(fleet, step.expect, services)
   }
   return { convergedMs: null }
+}
+
+/**
+ * Stalls a node, then watches for the stall and a second after it: how many nodes dropped it from
+ * their component at worst, and whether any workload started or stopped anywhere.
+ */
+async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>['stall'], random: () => number): Promise<StepOutcome> {
+  const live = [...fleet.live]
+  const index = stall.node === 'random' ? live[Math.floor(random() * live.length)] as number : stall.node
+  if (!fleet.live.has(index)) return { convergedMs: null, problem: `node ${index} is not running` }
+  const node = fleet.mesh.nodes[index] as MeshNode
+  const placement = (): string => runningResources(fleet, [...fleet.live]).sort().join(',')
+  const placed = placement()
+  let droppedBy = 0
+  let moved = false
+  stallNode(node, stall.for)
+  const until = performance.now() + stall.for + 1_000
+  while (performance.now() < until) {
+    droppedBy = Math.max(droppedBy, liveNodes(fleet).filter((other) => other !== node && !other.component().has(node.peerId)).length)
+    moved ||= placement() !== placed
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const note = droppedBy === 0 && !moved ? 'nobody dropped the node; nothing moved' : `dropped by ${droppedBy} node(s); work ${moved ? 'moved' : 'did not move'}`
+  return { convergedMs: null, note, ...(stall.movesNothing === true && (droppedBy > 0 || moved) ? { problem: note } : {}) }
+}
+
+/** Share of live nodes whose record publishes the most common view hash. */
+function agreementShare (fleet: Fleet): number {
+  const counts = new Map<string, number>()
+  const live = liveNodes(fleet)
+  for (const node of live) counts.set(node.localState.viewHash, (counts.get(node.localState.viewHash) ?? 0) + 1)
+  return live.length === 0 ? 0 : Math.max(...counts.values()) / live.length
 }
 
 async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<{ convergedMs: number | null, problem?: string }> {
