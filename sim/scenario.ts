@@ -152,7 +152,8 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
     if (beyond !== undefined) throw new InputError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)
   }
   const zones = scenario.zones ?? 3
-  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }), options.transport ?? 'memory')
+  const stallable = scenario.steps.some((step) => 'stall' in step)
+  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }), options.transport ?? 'memory', { stallable })
   const random = seededRandom(options.seed)
   const services = new Map<string, ServiceSpec>()
   const steps: StepReport[] = []

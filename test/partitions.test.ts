@@ -19,8 +19,8 @@ afterEach(async () => {
   fleet = undefined
 })
 
-async function convergedFleet (count: number): Promise<Fleet> {
-  const started = await startFleet(count, (i) => ({ zone: ['a', 'b', 'c'][i % 3] as string }))
+async function convergedFleet (count: number, options: { stallable?: boolean } = {}): Promise<Fleet> {
+  const started = await startFleet(count, (i) => ({ zone: ['a', 'b', 'c'][i % 3] as string }), 'memory', options)
   fleet = started
   await waitFor('one component', () => components(started).length === 1, 20_000)
   await started.mesh.nodes[0]!.publish((await started.mesh.operator.sign(web)).envelope)
@@ -113,7 +113,7 @@ describe('partitions', () => {
   })
 
   it('a 500 ms stall moves nothing: the node never leaves anyone\'s component, and nothing starts or stops', async () => {
-    const f = await convergedFleet(6)
+    const f = await convergedFleet(6, { stallable: true })
     const host = f.mesh.nodes.find((node) => node.localState.resources.some((r) => r.id.startsWith('web@'))) as MeshNode
     const placed = runningResources(f, [...f.mesh.nodes.keys()]).sort()
     stall(host, 500)
@@ -129,7 +129,7 @@ describe('partitions', () => {
   })
 
   it('a long stall is a hang: the others drop the node and re-place its work', async () => {
-    const f = await convergedFleet(6)
+    const f = await convergedFleet(6, { stallable: true })
     const host = f.mesh.nodes.find((node) => node.localState.resources.some((r) => r.id.startsWith('web@'))) as MeshNode
     stall(host, 15_000)
     const others = f.mesh.nodes.filter((node) => node !== host)

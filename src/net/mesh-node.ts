@@ -327,7 +327,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Validates, merges and floods a signed record made here (a policy an operator submitted). */
   async publish (envelope: Uint8Array): Promise<IngestResult> {
     const result = await this.ingest(envelope, this.peerId)
-    if (result.verdict === 'accept') await this.flood(envelope)
+    if (result.verdict === 'accept') void this.flood(envelope) // never wait on a slow or stalled peer
     return result
   }
 
@@ -356,7 +356,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     for (const id of peerIds) {
       if (id === this.peerId) continue
       this.blocked.add(id)
-      hangUps.push(this.libp2p.hangUp(peerIdFromString(id)).catch(() => {}))
+      // Bounded: a graceful close waits on the peer, which may not answer (a hung or stalled peer).
+      hangUps.push(this.libp2p.hangUp(peerIdFromString(id), { signal: AbortSignal.timeout(1_000) }).catch(() => {}))
     }
     await Promise.all(hangUps)
   }

@@ -34,25 +34,44 @@ export class StallGate {
   }
 }
 
-function gate (connection: MultiaddrConnection, stallGate: StallGate): MultiaddrConnection {
-  const inner = connection.source
-  return {
-    ...connection,
-    source: (async function * () {
-      for await (const chunk of inner) {
-        await stallGate.wait()
-        yield chunk
-      }
-    })(),
-    sink: async (source) => {
-      await connection.sink((async function * () {
-        for await (const chunk of source) {
-          await stallGate.wait()
-          yield chunk
-        }
-      })())
+/**
+ * The same iterator, each item held while stalled. Not an async generator: a generator cannot be
+ * returned (closed) while it awaits, so a connection closed during a read would never finish closing.
+ */
+function gatedIterable<T> (inner: AsyncIterable<T>, stallGate: StallGate): AsyncGenerator<T> {
+  const iterator = inner[Symbol.asyncIterator]()
+  const gated: AsyncGenerator<T> = {
+    async next () {
+      const result = await iterator.next()
+      if (result.done !== true) await stallGate.wait()
+      return result
+    },
+    async return (value?: unknown) {
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined }
+    },
+    async throw (error?: unknown) {
+      if (iterator.throw !== undefined) return await iterator.throw(error)
+      throw error
+    },
+    [Symbol.asyncIterator] () {
+      return gated
     },
   }
+  return gated
+}
+
+/**
+ * The connection with its source and sink gated. A proxy, not a copy: libp2p's upgrader replaces
+ * `timeline` with a proxy of its own that notices when the transport sets `timeline.close`, and only
+ * then reports the connection closed. On a copy, that assignment went to the copy, the transport set
+ * `close` on the original, and closed connections were never reported closed (nor ever redialled).
+ */
+function gate (connection: MultiaddrConnection, stallGate: StallGate): MultiaddrConnection {
+  const source = gatedIterable(connection.source, stallGate)
+  const sink: MultiaddrConnection['sink'] = async (from) => { await connection.sink(gatedIterable(from, stallGate)) }
+  return new Proxy(connection, {
+    get: (target, property, receiver) => (property === 'source' ? source : property === 'sink' ? sink : Reflect.get(target, property, receiver)),
+  })
 }
 
 function gatedUpgrader (upgrader: Upgrader, stallGate: StallGate): Upgrader {

@@ -17,8 +17,8 @@ export interface Fleet {
   readonly live: Set<number>
 }
 
-export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory'): Promise<Fleet> {
-  const mesh = await startMesh(count, { transport, labels })
+export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory', options: { stallable?: boolean } = {}): Promise<Fleet> {
+  const mesh = await startMesh(count, { transport, labels, stallable: options.stallable ?? false })
   const actuators = mesh.nodes.map(() => new MemoryActuator())
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
   for (const reconciler of reconcilers) await reconciler.start()

@@ -29,6 +29,8 @@ export async function startMesh (count: number, options: {
   /** How many nodes each node is given as bootstrap peers (the last ones started). */
   bootstrapCount?: number
   probeTopic?: boolean
+  /** Let `stall(node, ms)` work on these nodes (a gate on every connection; off unless asked for). */
+  stallable?: boolean
 } = {}): Promise<TestMesh> {
   const transport = options.transport ?? 'memory'
   const clusterName = `test-${process.pid}-${meshCounter++}`
@@ -56,7 +58,7 @@ export async function startMesh (count: number, options: {
       seedRecords: admissions,
       config: options.config ?? fastNetConfig,
       probeTopic: options.probeTopic ?? false,
-      stallable: true,
+      stallable: options.stallable ?? false,
     }
     const node = await MeshNode.create(init)
     inits.push(init)
