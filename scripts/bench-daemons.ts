@@ -30,6 +30,7 @@ const { values } = parseArgs({
     daemons: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '5' },
     kills: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
   },
 })
 const count = Number(values.daemons)
@@ -141,13 +142,33 @@ try {
     await waitConverged(daemons, 'web', 3)
   }
 
+  // A hang: SIGSTOP a replica's host (its socket stays open, nothing answers) until the others run the
+  // replica; then SIGCONT, and the fleet settles (the returning node stops its now-excess replica).
+  const statuses = await Promise.all(daemons.map(status))
+  const hungIndex = daemons.findIndex((d, i) => i > 0 && statuses[i]?.running.some((id) => id.startsWith('web@')))
+  const hung = daemons[hungIndex] as DaemonHandle
+  const hangStart = performance.now()
+  process.kill(hung.info.pid, 'SIGSTOP')
+  await waitConverged(daemons.filter((d) => d !== hung), 'web', 3)
+  const hangMs = performance.now() - hangStart
+  process.kill(hung.info.pid, 'SIGCONT')
+  process.stdout.write(`hang (SIGSTOP): replacement running after ${hangMs.toFixed(0)} ms\n`)
+  await waitConverged(daemons, 'web', 3)
+
   await new Promise((resolve) => setTimeout(resolve, 5_000))
   const rss = daemons.map((d) => rssMb(d.info.pid))
   process.stdout.write(`\n${count} daemon processes on loopback (this machine: 2 cores)\n`)
   process.stdout.write(`| figure | median | worst | runs | goal |\n|---|---|---|---|---|\n`)
   process.stdout.write(`| apply → every node converged, 3 processes running | ${median(applyTimes).toFixed(0)} ms | ${worst(applyTimes).toFixed(0)} ms | ${rounds} | < 1 s |\n`)
   process.stdout.write(`| kill -9 of a replica's host → replacement running, survivors converged | ${median(killTimes).toFixed(0)} ms | ${worst(killTimes).toFixed(0)} ms | ${kills} | < 2 s |\n`)
+  process.stdout.write(`| SIGSTOP of a replica's host → replacement running, the others converged | ${hangMs.toFixed(0)} ms | | 1 | < 4 s |\n`)
   process.stdout.write(`| RSS per daemon at rest | ${median(rss).toFixed(0)} MB | ${worst(rss).toFixed(0)} MB | ${count} | |\n`)
+  if (values.json === true) {
+    process.stdout.write(JSON.stringify({
+      daemons: count, applyMedianMs: Math.round(median(applyTimes)), applyP99Ms: Math.round(worst(applyTimes)),
+      crashMedianMs: Math.round(median(killTimes)), crashWorstMs: Math.round(worst(killTimes)), hangMs: Math.round(hangMs), rssMB: Math.round(median(rss)),
+    }) + '\n')
+  }
 } finally {
   await Promise.all(daemons.map(async (d) => { await d.kill() }))
   killWorkloads()

@@ -61,6 +61,9 @@ function buildDb (records: NodeRecord[], specs: ServiceSpec[]): RecordDB {
   return db
 }
 
+const json = process.argv.includes('--json')
+const figures: Record<string, number> = {}
+
 function measure (label: string, db: RecordDB): TargetView {
   let view = computeView(db, ids[0] as string) // warm-up (JIT)
   for (let i = 0; i < 3; i++) view = computeView(db, ids[0] as string)
@@ -72,11 +75,14 @@ function measure (label: string, db: RecordDB): TargetView {
   }
   timesMs.sort((a, b) => a - b)
   const at = (q: number): string => (timesMs[Math.min(timesMs.length - 1, Math.floor(q * timesMs.length))] as number).toFixed(1)
-  console.log(`${label.padEnd(6)} median ${at(0.5)} ms   p90 ${at(0.9)} ms   worst ${at(1)} ms   (${repetitions} runs, ${view.assignments.length} resources, ${view.shortfalls.length} short)`)
+  figures[`${label}MedianMs`] = Number(at(0.5))
+  figures[`${label}P99Ms`] = Number((timesMs[Math.min(timesMs.length - 1, Math.ceil(0.99 * timesMs.length) - 1)] as number).toFixed(1))
+  if (!json) console.log(`${label.padEnd(6)} median ${at(0.5)} ms   p90 ${at(0.9)} ms   worst ${at(1)} ms   (${repetitions} runs, ${view.assignments.length} resources, ${view.shortfalls.length} short)`)
   return view
 }
 
 const specs = services()
-console.log(`computeView: ${nodeCount} nodes × ${serviceCount} services, node ${process.version}`)
+if (!json) console.log(`computeView: ${nodeCount} nodes × ${serviceCount} services, node ${process.version}`)
 const cold = measure('cold', buildDb(nodeRecords(), specs))
 measure('warm', buildDb(nodeRecords(cold), specs))
+if (json) console.log(JSON.stringify({ nodes: nodeCount, services: serviceCount, ...figures }))

@@ -180,9 +180,9 @@ describe('liveness', () => {
     return { child, peerId }
   }
 
-  const daemonLiveness = { pingIntervalMs: defaultNetConfig.pingIntervalMs, pingTimeoutMinMs: defaultNetConfig.pingTimeoutMinMs, pingTimeoutMaxMs: defaultNetConfig.pingTimeoutMaxMs }
+  const daemonLiveness = { helloIntervalMs: defaultNetConfig.helloIntervalMs, deadIntervalMs: defaultNetConfig.deadIntervalMs }
 
-  it('a hung node (alive socket, no answers) becomes unreachable for everyone, with the daemon’s ping settings', async () => {
+  it('a hung node (alive socket, no answers) becomes unreachable for everyone, with the daemon’s liveness settings', async () => {
     mesh = await startMesh(4, { transport: 'tcp', config: { ...fastNetConfig, ...daemonLiveness } })
     const { child, peerId } = await startChildNode(daemonLiveness)
     try {
@@ -203,7 +203,7 @@ describe('liveness', () => {
       child.kill('SIGSTOP')
       await new Promise((resolve) => setTimeout(resolve, 500))
       child.kill('SIGCONT')
-      await new Promise((resolve) => setTimeout(resolve, 4_000)) // past several ping rounds
+      await new Promise((resolve) => setTimeout(resolve, 4_000)) // past several dead intervals
       clearInterval(watch)
       expect(lost).toBe(0)
       expect(mesh.nodes.every((node) => node.connectedPeers().includes(peerId))).toBe(true)

@@ -47,6 +47,7 @@ export class RecordDB {
   /** Bumped on every change; lets callers cache what they derive from the database. */
   private changeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
+  private summaryCache: { readonly revision: number, readonly hash: string } | undefined
 
   get revision (): number {
     return this.changeCount
@@ -153,6 +154,25 @@ export class RecordDB {
       }
     }
     return missing
+  }
+
+  /**
+   * A short hash of the whole digest (every key and content hash): equal on two nodes iff, but for a
+   * 64-bit collision, they hold the same records. Digest sync compares these first, so that two
+   * databases already equal (the case at rest) exchange two short frames, not two whole digests.
+   */
+  summaryHash (): string {
+    if (this.summaryCache?.revision === this.changeCount) return this.summaryCache.hash
+    const keys = [...this.entries.keys()].sort(compareStrings)
+    const hasher = new Hasher64()
+    for (const key of keys) {
+      const entry = this.entries.get(key) as Entry
+      entry.hash ??= contentHash(entry.record)
+      hasher.update(key)
+      hasher.update(entry.hash)
+    }
+    this.summaryCache = { revision: this.changeCount, hash: hasher.digestHex() }
+    return this.summaryCache.hash
   }
 
   /** A short hash of every policy key and version held: equal on two nodes iff they hold the same policies. */

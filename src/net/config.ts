@@ -41,15 +41,19 @@ export interface NetConfig {
   readonly dialsPerRoundMax: number
   /** Dial timeout, per attempt. */
   readonly dialTimeoutMs: number
-  /** Ping every connection this often... */
-  readonly pingIntervalMs: number
+  /** Keepalive on every connection this often (a yamux ping frame: OSPF's hello interval)... */
+  readonly helloIntervalMs: number
   /**
-   * ...and drop it when a ping takes longer than the adaptive timeout, which stays between these two.
-   * The floor is what keeps a short stall (a GC pause, 500 ms of CPU starvation) from dropping a live
-   * peer; the ceiling bounds how long a hung peer stays: about pingIntervalMs + pingTimeoutMaxMs.
+   * ...and a connection that received nothing for this long is dropped (OSPF's dead interval, wire.ts).
+   * It is what keeps a short stall (a GC pause, 500 ms of CPU starvation) from dropping a live peer,
+   * and it bounds how long a hung peer stays: about deadIntervalMs + helloIntervalMs / 2.
    */
-  readonly pingTimeoutMinMs: number
-  readonly pingTimeoutMaxMs: number
+  readonly deadIntervalMs: number
+  /**
+   * Gossipsub's mesh degree D: each message reaches a node about D times (the rest are duplicates), so
+   * a flood costs about N × D message handlings. Larger D: fewer hops and more redundancy.
+   */
+  readonly gossipMeshDegree: number
   /** Gossipsub heartbeat; governs mesh repair and lazy gossip (IHAVE) pace. */
   readonly gossipHeartbeatMs: number
 }
@@ -73,24 +77,22 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   redialIntervalMs: 2_000,
   dialsPerRoundMax: 2,
   dialTimeoutMs: 2_000,
-  pingIntervalMs: 1_000, // a hung peer is dropped after ~2–3 s (DESIGN.md §5)
-  pingTimeoutMinMs: 1_000,
-  pingTimeoutMaxMs: 2_000,
+  helloIntervalMs: 500, // ~30 bytes each way per connection: ~0.5 KB/s per node at 8 neighbours
+  deadIntervalMs: 2_000, // a hung peer is dropped after ~2–2.5 s (DESIGN.md §5)
+  gossipMeshDegree: 6, // gossipsub's default
   gossipHeartbeatMs: 700,
 })
 
 /**
- * For tests and the simulator: same protocol, shorter periods — and more tolerant pings. Many nodes in
- * one process share two cores; each connection's ping is a new stream per interval, and behind a busy
- * event loop a 1–2 s ceiling tears healthy connections down (measured: 30 nodes over TCP loopback, 300
- * of 400 connections aborted for ping failure in 10 s; none with these values). A hung node is then
- * dropped after about pingIntervalMs + 2–5 s instead of 2–3 s.
+ * For tests and the simulator: same protocol, shorter periods — and a more tolerant dead interval.
+ * Many nodes in one process share one event loop, which lags behind under load; the earlier ping-based
+ * monitor with a 1–2 s ceiling tore healthy connections down there (measured: 30 nodes over TCP
+ * loopback, 300 of 400 connections aborted in 10 s). A hung node is then dropped after ~3–3.5 s.
  */
 export const fastNetConfig: NetConfig = Object.freeze({
   ...defaultNetConfig,
-  pingIntervalMs: 1_500,
-  pingTimeoutMinMs: 2_000,
-  pingTimeoutMaxMs: 5_000,
+  helloIntervalMs: 1_000,
+  deadIntervalMs: 3_000,
   syncIntervalMs: 1_000,
   refreshIntervalMs: 60_000,
   maxAgeMs: 10 * 60_000,
@@ -98,6 +100,9 @@ export const fastNetConfig: NetConfig = Object.freeze({
   dialTimeoutMs: 1_000,
   syncStepTimeoutMs: 2_000,
   gossipHeartbeatMs: 200,
+  // In one process every duplicate is CPU taken from every other node. Measured, 50 nodes each
+  // flooding one 1.1 KB message (scripts/bench-fleet.ts's floor): 10.9 s with D = 6, 4.2 s with D = 3.
+  gossipMeshDegree: 3,
 })
 
 export function validateNetConfig (config: NetConfig): string[] {
@@ -105,9 +110,10 @@ export function validateNetConfig (config: NetConfig): string[] {
   for (const [field, value] of Object.entries(config)) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) problems.push(`${field} must be a positive number (got ${String(value)})`)
   }
+  if (!Number.isInteger(config.gossipMeshDegree) || config.gossipMeshDegree < 2) problems.push('gossipMeshDegree must be a whole number, at least 2')
   if (config.maxAgeMs < 2 * config.refreshIntervalMs) problems.push('maxAgeMs must be at least twice refreshIntervalMs, or live records age out')
   if (config.syncFrameBytesMax < config.recordBytesMax) problems.push('syncFrameBytesMax must be at least recordBytesMax, or a record cannot be synced')
-  if (config.pingTimeoutMaxMs < config.pingTimeoutMinMs) problems.push('pingTimeoutMaxMs must be at least pingTimeoutMinMs')
+  if (config.deadIntervalMs < 2 * config.helloIntervalMs) problems.push('deadIntervalMs must be at least twice helloIntervalMs, or one late keepalive drops a live peer')
   if (config.tombstoneRetentionMs < config.maxAgeMs) problems.push('tombstoneRetentionMs must be at least maxAgeMs')
   return problems
 }

@@ -26,7 +26,6 @@ import { identify } from '@libp2p/identify'
 import { TopicValidatorResult, type Libp2p, type PrivateKey, type PubSub, type Transport } from '@libp2p/interface'
 import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -40,7 +39,7 @@ import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
-import { StallGate, stallable } from './stall.ts'
+import { Wire, onWire } from './wire.ts'
 import { SyncProtocolError, syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
 
 export interface MeshNodeInit {
@@ -106,6 +105,8 @@ export interface MeshCounters {
   peersDropped: number
   connectionsOpened: number
   connectionsClosed: number
+  /** Connections dropped for silence (dead interval): hung or vanished peers. */
+  linksDeclaredDead: number
 }
 
 export interface MeshNodeEvents {
@@ -128,7 +129,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   readonly db = new RecordDB()
   readonly counters: MeshCounters = {
     gossipMessages: 0, gossipBytes: 0, accepted: 0, ignored: {}, rejected: {}, gaterRefusals: {}, originated: 0,
-    syncRuns: 0, syncFailures: 0, syncFailureReasons: {}, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0, connectionsOpened: 0, connectionsClosed: 0,
+    syncRuns: 0, syncFailures: 0, syncFailureReasons: {}, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0, connectionsOpened: 0, connectionsClosed: 0, linksDeclaredDead: 0,
   }
 
   readonly config: NetConfig
@@ -158,7 +159,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly dialling = new Set<string>()
   private stopped = false
   private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
-  private readonly stallGate = new StallGate()
+  private wire!: Wire
 
   private constructor (init: MeshNodeInit) {
     super()
@@ -170,7 +171,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
     this.operators = new Set(init.operators)
     this.topic = `/shoal/${init.clusterName}/records/1`
-    this.syncProtocol = `/shoal/${init.clusterName}/sync/1.0.0`
+    this.syncProtocol = `/shoal/${init.clusterName}/sync/2.0.0`
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
@@ -194,21 +195,14 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       addresses: { listen: [...this.init.listen] },
       transports: [this.transport()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux({ enableKeepAlive: true, keepAliveInterval: this.config.helloIntervalMs })],
       connectionProtector: preSharedKey({ psk: this.init.networkKey }),
       connectionGater: createGater(this.admissionView(), this.blocked, (reason) => bump(this.counters.gaterRefusals, reason)),
-      connectionMonitor: {
-        pingInterval: this.config.pingIntervalMs,
-        pingTimeout: { minTimeout: this.config.pingTimeoutMinMs, maxTimeout: this.config.pingTimeoutMaxMs },
-      },
+      // Liveness comes from the wire (wire.ts): yamux keepalives and a dead interval.
+      connectionMonitor: { enabled: false },
       connectionManager: { dialTimeout: this.config.dialTimeoutMs },
       services: {
         identify: identify(),
-        // The connection monitor pings over this service's protocol, and by default it allows one
-        // outbound ping stream: a ping slower than the interval made the next heartbeat's stream fail,
-        // and the monitor aborts a connection on any ping error — a slow (not hung) peer was dropped
-        // after ~1 interval instead of after the timeout. Overlapping pings must be allowed.
-        ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
         pubsub: gossipsub(this.gossipOptions()),
       },
     })
@@ -243,6 +237,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     })
     this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
     this.every(this.config.redialIntervalMs, () => this.redial())
+    this.every(this.config.helloIntervalMs / 2, () => this.dropSilentLinks())
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)
@@ -267,13 +262,19 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Fault injection (needs `stallable: true`): stop answering on every connection for `ms`. */
   stall (ms: number): void {
     if (this.init.stallable !== true) throw new Error('stall() needs a node started with stallable: true')
-    this.stallGate.stall(ms)
+    this.wire.stallGate.stall(ms)
+  }
+
+  /** Bytes this node sent and received on all its connections, as on the wire (encrypted, everything). */
+  traffic (): { bytesIn: number, bytesOut: number } {
+    return { bytesIn: this.wire.bytesIn, bytesOut: this.wire.bytesOut }
   }
 
   private transport () {
     // libp2p hands every transport all components; the two factories just name different subsets.
     const transport = (this.init.transport === 'tcp' ? tcp({ dialOpts: { noDelay: true }, listenOpts: { noDelay: true } }) : memory()) as (components: unknown) => Transport
-    return this.init.stallable === true ? stallable(transport, this.stallGate) : transport
+    this.wire = new Wire(this.now, this.init.stallable === true)
+    return onWire(transport, this.wire)
   }
 
   async stop (): Promise<void> {
@@ -506,6 +507,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       allowPublishToZeroTopicPeers: true,
       ignoreDuplicatePublishError: true,
       heartbeatInterval: this.config.gossipHeartbeatMs,
+      ...meshDegrees(this.config.gossipMeshDegree),
       scoreParams: createPeerScoreParams({
         IPColocationFactorWeight: 0,
         topics: Object.fromEntries(topics.map((topic) => [topic, topicScore])),
@@ -630,11 +632,19 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     // Only a peer that provably broke the protocol (bad frames, invalid records, an oversized digest or
     // frame) is dropped. A timeout or an early close is counted, not punished: under load (a burst of
     // Noise handshakes on a busy core) honest peers are slow, and dropping them only adds handshakes.
-    // A peer that is truly hung is dropped by the connection monitor's pings. The periodic sync retries.
+    // A peer that is truly hung falls silent and is dropped for it (wire.ts). The periodic sync retries.
     const provable = error instanceof SyncProtocolError || error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError'
     if (this.stopped || !provable) return
     this.counters.peersDropped++
     await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  /** A connection silent for the dead interval is to a hung or vanished peer: drop it (wire.ts). */
+  private dropSilentLinks (): void {
+    for (const link of this.wire.silentLinks(this.config.deadIntervalMs)) {
+      this.counters.linksDeclaredDead++
+      link.connection.abort(new Error(`nothing received for ${this.config.deadIntervalMs} ms`))
+    }
   }
 
   private syncWithRandomNeighbour (): void {
@@ -683,6 +693,15 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     timer.unref()
     this.timers.push(timer)
   }
+}
+
+/**
+ * Gossipsub's mesh degrees from its target D, in the proportions of its defaults (6: 5–12, 2 outbound,
+ * 4 kept by score, 6 lazy): every message reaches a node about D times, so D is what a flood costs.
+ */
+function meshDegrees (D: number): { D: number, Dlo: number, Dhi: number, Dout: number, Dscore: number, Dlazy: number } {
+  const Dlo = Math.max(1, D - 1)
+  return { D, Dlo, Dhi: 2 * D, Dout: Math.min(Math.floor(D / 2), Dlo - 1), Dscore: Math.floor((2 * D) / 3), Dlazy: D }
 }
 
 function bump (counts: Record<string, number>, key: string): void {

@@ -1,7 +1,9 @@
-// Digest sync (/shoal/<cluster>/sync/1.0.0): OSPF's database exchange. It repairs whatever gossip lost
+// Digest sync (/shoal/<cluster>/sync/2.0.0): OSPF's database exchange. It repairs whatever gossip lost
 // or a partition kept apart, and runs on every new connection (the dialler starts it) and periodically
 // with a random neighbour.
 //
+//   initiator → responder: the hash of its whole digest (SUMMARY)
+//   responder → initiator: its own SUMMARY; when the two are equal (the case at rest) both stop here
 //   initiator → responder: its digest (chunks of key, version, hash), then DIGEST_END
 //   responder → initiator: the records the initiator lacks, RECORDS_END, then its own digest, DIGEST_END
 //   initiator → responder: the records the responder lacks, RECORDS_END
@@ -15,7 +17,7 @@ import type { Digest, DigestEntry, RecordDB, RecordKey } from '../core/index.ts'
 import { recordKey } from '../core/index.ts'
 import type { FramedStream } from './framed-stream.ts'
 
-const frameTag = { digestChunk: 1, digestEnd: 2, record: 3, recordsEnd: 4 } as const
+const frameTag = { digestChunk: 1, digestEnd: 2, record: 3, recordsEnd: 4, summary: 5 } as const
 
 /** The peer broke the protocol in a way only a faulty or hostile peer does: it is dropped. */
 export class SyncProtocolError extends Error {
@@ -38,6 +40,8 @@ export interface SyncLimits {
 export type Ingest = (envelope: Uint8Array) => Promise<'accept' | 'ignore' | 'reject'>
 
 export interface SyncOutcome {
+  /** The two databases were already equal: only summaries were exchanged. */
+  readonly alreadyEqual: boolean
   readonly sent: number
   readonly received: number
   readonly accepted: number
@@ -53,21 +57,40 @@ const digestChunkSchema = z.array(z.tuple([
 ]))
 
 export async function syncAsInitiator (stream: FramedStream, db: RecordDB, ingest: Ingest, limits: SyncLimits): Promise<SyncOutcome> {
+  const ours = db.summaryHash()
+  await stream.write(tagged(frameTag.summary, new TextEncoder().encode(ours)))
+  if (await receiveSummary(stream) === ours) {
+    await stream.close()
+    return { alreadyEqual: true, sent: 0, received: 0, accepted: 0 }
+  }
   await sendDigest(stream, db, limits)
   const received = await receiveRecords(stream, ingest)
   const theirDigest = await receiveDigest(stream, limits)
   const sent = await sendRecords(stream, db, theirDigest)
   await stream.close()
-  return { sent, ...received }
+  return { alreadyEqual: false, sent, ...received }
 }
 
 export async function syncAsResponder (stream: FramedStream, db: RecordDB, ingest: Ingest, limits: SyncLimits): Promise<SyncOutcome> {
+  const theirs = await receiveSummary(stream)
+  const ours = db.summaryHash()
+  await stream.write(tagged(frameTag.summary, new TextEncoder().encode(ours)))
+  if (theirs === ours) {
+    await stream.close()
+    return { alreadyEqual: true, sent: 0, received: 0, accepted: 0 }
+  }
   const theirDigest = await receiveDigest(stream, limits)
   const sent = await sendRecords(stream, db, theirDigest)
   await sendDigest(stream, db, limits)
   const received = await receiveRecords(stream, ingest)
   await stream.close()
-  return { sent, ...received }
+  return { alreadyEqual: false, sent, ...received }
+}
+
+async function receiveSummary (stream: FramedStream): Promise<string> {
+  const frame = await readFrame(stream)
+  if (frame[0] !== frameTag.summary || frame.byteLength > 65) throw new SyncProtocolError(`expected a summary frame, got tag ${frame[0]}`)
+  return new TextDecoder().decode(frame.subarray(1))
 }
 
 async function sendDigest (stream: FramedStream, db: RecordDB, limits: SyncLimits): Promise<void> {

@@ -6,7 +6,7 @@
 import { computeView, judgeConvergence, type ServiceSpec } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler } from '../daemon/index.ts'
-import { MeshNode, type MeshNodeInit } from '../net/index.ts'
+import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 import { startMesh, type TestMesh } from './mesh.ts'
 
 export interface Fleet {
@@ -17,8 +17,10 @@ export interface Fleet {
   readonly live: Set<number>
 }
 
-export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory', options: { stallable?: boolean } = {}): Promise<Fleet> {
-  const mesh = await startMesh(count, { transport, labels, stallable: options.stallable ?? false })
+export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory', options: { stallable?: boolean, config?: NetConfig, probeTopic?: boolean } = {}): Promise<Fleet> {
+  const mesh = await startMesh(count, {
+    transport, labels, stallable: options.stallable ?? false, probeTopic: options.probeTopic ?? false, ...(options.config === undefined ? {} : { config: options.config }),
+  })
   const actuators = mesh.nodes.map(() => new MemoryActuator())
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
   for (const reconciler of reconcilers) await reconciler.start()
