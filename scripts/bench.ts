@@ -52,8 +52,10 @@ const lines = [
   header,
   `|---|${sizes.map(() => '---|').join('')}---|`,
   row('form one component (start → one component)', sizes.map((s) => fleet(s, 'formMs')), ''),
-  row('apply → converged, median', sizes.map((s) => fleet(s, 'applyMedianMs')), ''),
-  row('apply → converged, p99', sizes.map((s) => fleet(s, 'applyP99Ms')), '50: < 300 ms; 200: < 1 s'),
+  row('apply (`replicas: all` changed: every node acts) → converged, median', sizes.map((s) => fleet(s, 'applyMedianMs')), ''),
+  row('apply (`replicas: all`) → converged, p99', sizes.map((s) => fleet(s, 'applyP99Ms')), '50: < 300 ms; 200: < 1 s'),
+  row('apply (3-replica service changed) → converged, median', sizes.map((s) => fleet(s, 'apply3MedianMs')), ''),
+  row('apply (3-replica service changed) → converged, p99', sizes.map((s) => fleet(s, 'apply3P99Ms')), '50: < 300 ms; 200: < 1 s'),
   row('floor: every node floods one record-sized gossipsub message, median', sizes.map((s) => fleet(s, 'floorAllMedianMs')), ''),
   row('floor: one gossipsub broadcast, median', sizes.map((s) => fleet(s, 'floorOneMedianMs')), ''),
   row('our apply / the floor (every node floods)', sizes.map((s) => fleet(s, 'applyOverFloor', plain(' ×'))), '< 1.5'),
@@ -67,6 +69,11 @@ const lines = [
   row('memory per node: RSS', sizes.map((s) => fleet(s, 'rssPerNodeMB', plain(' MB'))), '200: < 5 MB'),
   row('memory per node: heap', sizes.map((s) => fleet(s, 'heapPerNodeMB', plain(' MB'))), ''),
 ]
+for (const size of sizes) {
+  const figures = fleets.get(size)
+  if (figures === undefined) lines.push('', `${size} nodes: the benchmark failed (see its output).`)
+  else if (typeof figures.error === 'string') lines.push('', `${size} nodes: stopped early (the figures after this are missing): ${figures.error}.`)
+}
 const daemonLines = [
   '| figure | median | p99 / worst | target |',
   '|---|---|---|---|',

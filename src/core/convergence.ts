@@ -1,6 +1,9 @@
 // The convergence judgement, from one node's RecordDB (DESIGN.md §1): my component has converged when
-// every node of it publishes my view hash, and every node reports running exactly the resources the
-// view assigns it, with the assigned spec — nothing missing, nothing extra, nothing stale.
+// every node of it reports running exactly the resources my view assigns it, with the assigned spec —
+// nothing missing, nothing extra, nothing stale. That every node computes the same view is judged
+// beside it, from the view hashes the nodes report (`shoal status`, the simulator's own check): a
+// record's view hash is the one its node had when it made the record, and a change of view alone is
+// not announced (reconciler.ts), so records are not where views are compared.
 // The same function judges from outside (the simulator) and from inside (`shoal status`).
 
 import type { TargetView } from './placement.ts'
@@ -24,8 +27,6 @@ export function judgeConvergence (db: RecordDB, view: TargetView, maxProblems = 
       if (!note(`${nodeId}: no record`)) break
       continue
     }
-    // A held node is away (restarting): it computes nothing; its work only has to stay put.
-    if (!view.held.includes(nodeId) && record.viewHash !== view.viewHash && !note(`${nodeId}: publishes view ${record.viewHash || '(none)'}, mine is ${view.viewHash}`)) break
     const running = new Map(record.resources.filter((resource) => resource.phase === 'running').map((resource) => [resource.id, resource]))
     for (const assignment of view.byNode.get(nodeId) ?? []) {
       const resource = running.get(assignment.resourceId)

@@ -205,7 +205,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return all.sort((a, b) => compareStrings(a.resourceId, b.resourceId))
   }
 
-  /** Updates our record only when what it says about us changed: the loop must come to rest. */
+  /**
+   * Updates our record only when what it says about us changed: the loop must come to rest. A new view
+   * alone is not announced (it rides on our next record): every node's view changes with every change,
+   * and announcing it cost N floods per change, where only the nodes whose workloads change need to
+   * flood (docs/benchmarks.md). Our view hash is still reported (status, API) at once.
+   */
   private publish (view: TargetView, observed: readonly ObservedWorkload[]): void {
     const resources: ResourceStatus[] = observed.map((workload) => ({
       id: workload.resourceId,
@@ -216,7 +221,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       ...(this.provisional.has(workload.resourceId) ? { provisional: true } : {}),
     }))
     const current = this.options.mesh.localState
-    if (current.viewHash === view.viewHash && canonicalJson(current.resources) === canonicalJson(resources)) return
+    if (canonicalJson(current.resources) === canonicalJson(resources)) {
+      if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })
+      return
+    }
     this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources })
   }
 }

@@ -309,10 +309,13 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return this.local
   }
 
-  /** Changes what our record says about us; it is re-originated (coalesced). */
-  updateLocalState (change: Partial<LocalState>): void {
+  /**
+   * Changes what our record says about us; it is re-originated (coalesced) unless `announce` is false,
+   * in which case the change rides on our next record.
+   */
+  updateLocalState (change: Partial<LocalState>, options: { announce?: boolean } = {}): void {
     this.local = { ...this.local, ...change }
-    this.scheduleOriginate()
+    if (options.announce !== false) this.scheduleOriginate()
   }
 
   /** Validates and merges a signed record from `source` (a peer id, or our own for local input). */
