@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
 import type { ServiceSpec } from '../src/core/index.ts'
-import type { MeshNode } from '../src/net/index.ts'
+import { fastNetConfig, type MeshNode, type NetConfig } from '../src/net/index.ts'
 import {
   components, converged, crashNode, heal, liveNodes, partition, runningResources, stall, startFleet, stopFleet, waitFor, type Fleet,
 } from '../src/testing/index.ts'
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     // Every node flooding at once (the `replicas: all` apply and its floor) is N² deliveries on one
     // event loop: minutes at 200 nodes. On by default up to 50 nodes.
     'all-floods': { type: 'string' },
+    // Network settings over the simulator's (net/config.ts), as JSON: '{"gossipMeshDegree": 6}'.
+    net: { type: 'string', default: '{}' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -60,7 +62,9 @@ let running: Fleet | undefined
 try {
   // ---- form and settle ----
   let started = performance.now()
-  const fleet = await startFleet(n, (i) => ({ zone: `zone-${i % 3}` }), 'memory', { stallable: true, probeTopic: true })
+  const fleet = await startFleet(n, (i) => ({ zone: `zone-${i % 3}` }), 'memory', {
+    stallable: true, probeTopic: true, config: { ...fastNetConfig, ...JSON.parse(values.net ?? '{}') as Partial<NetConfig> },
+  })
   running = fleet
   const formedMs = await waitFor('one component', () => { const groups = components(fleet); return groups.length === 1 && groups[0]?.length === n }, 300_000, 100)
   results.formMs = Math.round(performance.now() - started)
