@@ -159,6 +159,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly dialling = new Set<string>()
   private stopped = false
   private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
+  private componentCache: { revision: number, component: ReadonlySet<string> } | undefined
   private wire!: Wire
 
   private constructor (init: MeshNodeInit) {
@@ -301,8 +302,12 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   }
 
   /** Nodes reachable from us over two-way adjacencies, ourselves included; as computeView counts them. */
-  component (): Set<string> {
-    return componentOf(this.init.admission === 'operator' ? admittedOnly(this.db) : this.db, this.peerId)
+  component (): ReadonlySet<string> {
+    // Cached per database revision: redial asks every round, and tests and the simulator poll it.
+    if (this.componentCache?.revision !== this.db.revision) {
+      this.componentCache = { revision: this.db.revision, component: componentOf(this.init.admission === 'operator' ? admittedOnly(this.db) : this.db, this.peerId) }
+    }
+    return this.componentCache.component
   }
 
   get localState (): Readonly<LocalState> {

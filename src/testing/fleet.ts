@@ -3,7 +3,7 @@
 // (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
 // the view puts it, and nothing runs elsewhere.
 
-import { computeView, judgeConvergence, type ServiceSpec } from '../core/index.ts'
+import { computeView, judgeConvergence, type ServiceSpec, type TargetView } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
@@ -75,12 +75,20 @@ export function liveNodes (fleet: Fleet): MeshNode[] {
 export function components (fleet: Fleet): number[][] {
   const groups = new Map<string, number[]>()
   for (const i of fleet.live) {
-    const key = [...(fleet.mesh.nodes[i] as MeshNode).component()].sort().join(',')
+    const key = componentKey((fleet.mesh.nodes[i] as MeshNode).component())
     let group = groups.get(key)
     if (group === undefined) groups.set(key, group = [])
     group.push(i)
   }
   return [...groups.values()]
+}
+
+/** A component as a string, made once per component object (a node's component is cached per revision). */
+const componentKeys = new WeakMap<ReadonlySet<string>, string>()
+function componentKey (component: ReadonlySet<string>): string {
+  let key = componentKeys.get(component)
+  if (key === undefined) componentKeys.set(component, key = [...component].sort().join(','))
+  return key
 }
 
 /**
@@ -93,13 +101,28 @@ export function converged (fleet: Fleet): boolean {
     const hashes = new Set<string>()
     for (const i of group) {
       const node = fleet.mesh.nodes[i] as MeshNode
-      const view = computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
-      if (view.component.length !== group.length) return false
-      if (!judgeConvergence(node.db, view).converged) return false
+      const { view, converged } = judged(node)
+      if (view.component.length !== group.length || !converged) return false
       hashes.add(view.viewHash)
     }
     return hashes.size === 1
   })
+}
+
+/**
+ * A node's view and judgement, recomputed only when its database changed (or while it holds a
+ * restarting node's work, when time alone can change the view). Without the cache, polling every few
+ * milliseconds computed N views per poll, and at 50 nodes the judge took a large share of the very
+ * event loop whose convergence it was timing.
+ */
+const judgements = new WeakMap<MeshNode, { revision: number, view: TargetView, converged: boolean }>()
+function judged (node: MeshNode): { view: TargetView, converged: boolean } {
+  const cached = judgements.get(node)
+  if (cached !== undefined && cached.revision === node.db.revision && cached.view.held.length === 0) return cached
+  const view = computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
+  const fresh = { revision: node.db.revision, view, converged: judgeConvergence(node.db, view).converged }
+  judgements.set(node, fresh)
+  return fresh
 }
 
 /** Resource ids running on live nodes. */
