@@ -1,0 +1,75 @@
+// Where the time of one small change goes: N nodes in one process (the simulator's settings), a
+// 3-replica service's workload changed `--rounds` times, and for each round a timeline: when the policy
+// reached the nodes, when the three hosts acted, when each host's new record reached how many nodes,
+// when the fleet was judged converged, and the longest the event loop was held meanwhile.
+//
+//   npm run trace:apply -- --nodes 50 --rounds 5
+//
+// It is what showed that the three hosts' records do not flood side by side in one process: each
+// flood runs to its end in microtasks (the memory transport delivers without a timer), so the next
+// host's origination timer fires only after it; a change costs about four floods of CPU back to back.
+
+import '../src/polyfill.ts'
+import { parseArgs } from 'node:util'
+import { performance } from 'node:perf_hooks'
+import type { ShoalRecord } from '../src/core/index.ts'
+import { fastNetConfig } from '../src/net/index.ts'
+import { components, converged, runningResources, startFleet, stopFleet, waitFor } from '../src/testing/index.ts'
+
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' } } })
+const n = Number(values.nodes)
+const rounds = Number(values.rounds)
+if (!(n >= 4) || !(rounds >= 1)) throw new Error('--nodes must be at least 4 and --rounds at least 1')
+
+const fleet = await startFleet(n, (i) => ({ zone: `zone-${i % 3}` }), 'memory', { config: fastNetConfig })
+await waitFor('one component', () => components(fleet).length === 1 && components(fleet)[0]?.length === n, 300_000, 100)
+const operator = fleet.mesh.operator
+const webHosts = (): number[] => [...fleet.live].filter((i) => runningResources(fleet, [i]).some((id) => id.startsWith('web@')))
+const applyWeb = async (round: number): Promise<void> => {
+  const signed = await operator.sign({ kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', round } })
+  await fleet.mesh.nodes[round % n]!.publish(signed.envelope)
+}
+await applyWeb(0)
+await waitFor('web placed', () => converged(fleet) && webHosts().length === 3, 60_000, 10)
+await new Promise((resolve) => setTimeout(resolve, 3_000))
+
+let t0: number | undefined
+const since = (): number => performance.now() - (t0 ?? 0)
+const policyArrivals: number[] = []
+const recordArrivals = new Map<string, number[]>()
+const acted: string[] = []
+fleet.mesh.nodes.forEach((node, i) => {
+  node.on('record:merged', (record: ShoalRecord) => {
+    if (t0 === undefined) return
+    if (record.kind === 'policy') policyArrivals.push(since())
+    else recordArrivals.set(record.nodeId, [...(recordArrivals.get(record.nodeId) ?? []), since()])
+  })
+  fleet.reconcilers[i]!.on('actions:applied', (actions) => {
+    if (t0 !== undefined) acted.push(`${since().toFixed(0)} ms: node ${i} ${actions.map((action) => action.kind).join(', ')}`)
+  })
+})
+const spread = (times: number[]): string => {
+  const sorted = [...times].sort((a, b) => a - b)
+  return `${sorted.length} nodes, first ${sorted[0]?.toFixed(0)} ms, median ${sorted[sorted.length >> 1]?.toFixed(0)} ms, last ${sorted.at(-1)?.toFixed(0)} ms`
+}
+
+for (let round = 1; round <= rounds; round++) {
+  policyArrivals.length = 0
+  recordArrivals.clear()
+  acted.length = 0
+  let longestHoldMs = 0
+  let tick = performance.now()
+  const lag = setInterval(() => { const now = performance.now(); longestHoldMs = Math.max(longestHoldMs, now - tick); tick = now }, 1)
+  t0 = performance.now()
+  await applyWeb(round)
+  const convergedMs = await waitFor('converged', () => converged(fleet) && webHosts().length === 3, 60_000, 5)
+  clearInterval(lag)
+  t0 = undefined
+  console.log(`round ${round}: converged in ${convergedMs.toFixed(0)} ms; event loop held up to ${longestHoldMs.toFixed(0)} ms at once`)
+  console.log(`  policy reached ${spread(policyArrivals)}`)
+  for (const line of acted) console.log(`  ${line}`)
+  for (const [nodeId, times] of recordArrivals) console.log(`  record of …${nodeId.slice(-6)} reached ${spread(times)}`)
+  await new Promise((resolve) => setTimeout(resolve, 2_000))
+}
+await stopFleet(fleet)
+process.exit(0)
