@@ -25,7 +25,7 @@ import { writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
-import { daemonThrottle, Reconciler } from './reconciler.ts'
+import { daemonThrottle, Reconciler, waitToJoin } from './reconciler.ts'
 import { DataStore } from './store.ts'
 
 export interface DaemonOptions {
@@ -292,16 +292,6 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       emit({ type: 'policy', key, deleted: record.body === null, signer: record.version.signer })
     })
   }
-}
-
-/** Waits until some other node is in our component (two-way adjacent), the timeout, or `cancelled`. */
-async function waitToJoin (mesh: MeshNode, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (mesh.component().size <= 1) {
-    if (Date.now() > deadline || cancelled()) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 async function observeAll (actuators: readonly Actuator[]): Promise<ObservedWorkload[]> {

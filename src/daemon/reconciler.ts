@@ -91,6 +91,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   async start (): Promise<void> {
+    if (this.stopped) return
     if (this.options.adoptAsIncumbents !== true) {
       for (const workload of await this.observeAll()) this.provisional.add(workload.resourceId)
     }
@@ -227,4 +228,19 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }
     this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources })
   }
+}
+
+/**
+ * Waits until some other node is in our component (two-way adjacent), the timeout, or `cancelled`;
+ * true if joined. A node that restarts starts its reconciler only after this (the daemon, and the
+ * harness's restartNode): one completed sync brings the whole database, while a view computed alone
+ * from the records held before the restart starts work here that the fleet already re-placed.
+ */
+export async function waitToJoin (mesh: MeshNode, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (mesh.component().size <= 1) {
+    if (Date.now() > deadline || cancelled()) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
 }

@@ -5,7 +5,7 @@
 
 import { computeView, judgeConvergence, type ServiceSpec, type TargetView } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
-import { Reconciler } from '../daemon/index.ts'
+import { Reconciler, waitToJoin } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 import { startMesh, type TestMesh } from './mesh.ts'
 
@@ -42,7 +42,8 @@ export async function crashNode (fleet: Fleet, index: number): Promise<void> {
 
 /**
  * Starts a crashed node again, as a daemon restart would: same identity, the next generation, the
- * records it held restored, bootstrapped from live nodes. Its memory workloads died with it.
+ * records it held restored, bootstrapped from live nodes. Its memory workloads died with it. Returns
+ * once the node is up; its reconciler starts when it has joined.
  */
 export async function restartNode (fleet: Fleet, index: number): Promise<void> {
   const old = fleet.mesh.nodes[index] as MeshNode
@@ -59,13 +60,20 @@ export async function restartNode (fleet: Fleet, index: number): Promise<void> {
   const node = await MeshNode.create(restarted)
   const actuator = new MemoryActuator()
   const reconciler = new Reconciler({ mesh: node, actuators: [actuator], admission: 'operator' })
-  await reconciler.start()
   fleet.mesh.nodes[index] = node
   fleet.mesh.inits[index] = restarted
   fleet.actuators[index] = actuator
   fleet.reconcilers[index] = reconciler
   fleet.live.add(index)
+  // As the daemon does: act only once joined (or after the daemon's join timeout, alone), in the
+  // background. Acting at once, a view computed from the records held before the crash started the
+  // node's old work again beside its replacement, and then kept it as an incumbent.
+  const replaced = (): boolean => fleet.reconcilers[index] !== reconciler || !fleet.live.has(index)
+  void waitToJoin(node, restartJoinTimeoutMs, replaced).then(async () => { if (!replaced()) await reconciler.start() })
 }
+
+/** How long a restarted node waits to join before it acts alone (the daemon's default). */
+const restartJoinTimeoutMs = 10_000
 
 export function liveNodes (fleet: Fleet): MeshNode[] {
   return [...fleet.live].map((i) => fleet.mesh.nodes[i] as MeshNode)
