@@ -238,7 +238,13 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     })
     this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
     this.every(this.config.redialIntervalMs, () => this.redial())
-    this.every(this.config.helloIntervalMs / 2, () => this.dropSilentLinks())
+    let lastCheckMs = this.now()
+    this.every(this.config.helloIntervalMs / 2, () => {
+      const nowMs = this.now()
+      this.wire.forgiveOwnLag(nowMs - lastCheckMs - this.config.helloIntervalMs / 2)
+      lastCheckMs = nowMs
+      this.dropSilentLinks()
+    })
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)

@@ -2,7 +2,8 @@
 // (so what is seen is what a network tap would see: encrypted bytes, everything included).
 // - Liveness, as OSPF's dead interval: each link notes when it last received anything. Yamux keepalive
 //   pings (a 12-byte frame answered by the peer's muxer, no stream, no protocol negotiation) keep a live
-//   link from falling silent, and MeshNode aborts a link silent for `deadIntervalMs`. This replaced
+//   link from falling silent, and MeshNode aborts a link silent for `deadIntervalMs` (not counting time
+//   the node's own event loop was held up: `forgiveOwnLag`). This replaced
 //   libp2p's connection monitor, which opens a new stream per ping: at 50 nodes in one process its pings
 //   alone took a third of a core at rest.
 // - Traffic: bytes in and out, for the figures (traffic per node at rest and during a change).
@@ -62,6 +63,19 @@ export class Wire {
       else if (nowMs - link.lastReceivedMs > deadIntervalMs) silent.push(link)
     }
     return silent
+  }
+
+  /**
+   * This node's own event loop was held up for `ms` (a check ran that much late): it could not have
+   * heard anything meanwhile, so that time is not counted as any peer's silence. One daemon per process
+   * rarely needs this (a long GC pause, a suspended laptop); many nodes in one process sharing a
+   * saturated loop do — their keepalive timers run late together, and without it each late round
+   * declared live links dead, and the reconnects fed the load that made the timers late.
+   */
+  forgiveOwnLag (ms: number): void {
+    if (ms <= 0) return
+    const nowMs = this.now()
+    for (const link of this.links) link.lastReceivedMs = Math.min(nowMs, link.lastReceivedMs + ms)
   }
 
   /** The connection, watched (and gated when stallable). */
