@@ -9,7 +9,9 @@
 //   heap growth from before the fleet started, divided by N);
 // - apply → converged: a service with `replicas: all` changes (every node must act and announce it,
 //   the worst case), `--rounds` times; and a 3-replica service's workload changes (three nodes act); the clock stops when the fleet is converged as the simulator
-//   judges it (every node's database: same view, everything running where the view says);
+//   judges it (every node computes the same view, every node runs what the view puts on it), and a
+//   second clock when it is confirmed (every node's database says so: the changed nodes' records
+//   have reached everyone);
 // - the floor: the same traffic as plain gossipsub broadcasts on the same mesh, no validation: every
 //   node floods one message of a record's size at once (a `replicas: all` change); one broadcast, and
 //   three nodes it reaches broadcast one each (a 3-replica change); and one single broadcast;
@@ -26,7 +28,7 @@ import { randomBytes } from 'node:crypto'
 import type { ServiceSpec } from '../src/core/index.ts'
 import { fastNetConfig, type MeshNode, type NetConfig } from '../src/net/index.ts'
 import {
-  components, converged, crashNode, heal, liveNodes, partition, runningResources, stall, startFleet, stopFleet, waitFor, type Fleet,
+  components, confirmed, converged, crashNode, heal, liveNodes, partition, runningResources, stall, startFleet, stopFleet, waitFor, type Fleet,
 } from '../src/testing/index.ts'
 
 const { values } = parseArgs({
@@ -54,6 +56,14 @@ const median = (xs: number[]): number => sorted(xs)[Math.floor(xs.length / 2)] ?
 const p99 = (xs: number[]): number => sorted(xs)[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)] ?? NaN
 const bytesIn = (fleet: Fleet): number => liveNodes(fleet).reduce((sum, node) => sum + node.traffic().bytesIn, 0)
 const cpuMs = (): number => { const usage = process.cpuUsage(); return (usage.user + usage.system) / 1_000 }
+
+/** Waits for `condition` and then for it and `confirmed`; both times from `t0`. */
+async function convergedThenConfirmed (fleet: Fleet, what: string, condition: () => boolean, t0: number): Promise<[number, number]> {
+  await waitFor(what, condition, 120_000, 5)
+  const convergedMs = performance.now() - t0
+  await waitFor(`${what}, confirmed`, () => condition() && confirmed(fleet), 120_000, 5)
+  return [convergedMs, performance.now() - t0]
+}
 
 const results: Record<string, number | string | null> = { nodes: n }
 const memoryBefore = process.memoryUsage()
@@ -158,20 +168,25 @@ try {
   }
   if (allFloods) {
     const times: number[] = []
+    const confirmedTimes: number[] = []
     let bytes = 0
     let busyMs = 0
     for (let round = 0; round < rounds; round++) {
       const bytes0 = bytesIn(fleet)
       const t0 = performance.now()
       await apply({ kind: 'Service', name: 'agent', replicas: 'all', selector: {}, slots: 1, workload: { kind: 'memory', round } }, round)
-      times.push(await waitFor('converged after an apply', () => converged(fleet), 120_000, 5))
+      const [convergedMs, confirmedMs] = await convergedThenConfirmed(fleet, 'converged after an apply', () => converged(fleet), t0)
+      times.push(convergedMs)
+      confirmedTimes.push(confirmedMs)
       busyMs += performance.now() - t0
       bytes += bytesIn(fleet) - bytes0
-      log(`apply round ${round + 1}: converged in ${times.at(-1)!.toFixed(0)} ms`)
+      log(`apply round ${round + 1}: converged in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
       await pause(1_500)
     }
     results.applyMedianMs = Math.round(median(times))
     results.applyP99Ms = Math.round(p99(times))
+    results.applyConfirmedMedianMs = Math.round(median(confirmedTimes))
+    results.applyConfirmedP99Ms = Math.round(p99(confirmedTimes))
     results.applyOverFloor = Number((median(times) / (results.floorAllMedianMs as number)).toFixed(2))
     results.changeBytesPerNodePerS = Math.round(bytes / n / (busyMs / 1_000))
     log(`apply → converged: median ${results.applyMedianMs} ms, p99 ${results.applyP99Ms} ms, ${results.applyOverFloor} × the floor; ${results.changeBytesPerNodePerS} B/s received per node meanwhile`)
@@ -186,32 +201,39 @@ try {
   {
     // The common case: a change to a 3-replica service (its workload), so three nodes act.
     const times: number[] = []
+    const confirmedTimes: number[] = []
     for (let round = 0; round < rounds; round++) {
       const t0 = performance.now()
       await apply({ kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', round } }, round + 1)
-      await waitFor('converged after a 3-replica change', () => converged(fleet) && replicas().length === 3 && runningResources(fleet).length > 0, 120_000, 5)
-      times.push(performance.now() - t0)
-      log(`3-replica apply round ${round + 1}: converged in ${times.at(-1)!.toFixed(0)} ms`)
+      const [convergedMs, confirmedMs] = await convergedThenConfirmed(fleet, 'converged after a 3-replica change', () => converged(fleet) && replicas().length === 3, t0)
+      times.push(convergedMs)
+      confirmedTimes.push(confirmedMs)
+      log(`3-replica apply round ${round + 1}: converged in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
       await pause(1_500)
     }
     results.apply3MedianMs = Math.round(median(times))
     results.apply3P99Ms = Math.round(p99(times))
+    results.apply3ConfirmedMedianMs = Math.round(median(confirmedTimes))
+    results.apply3ConfirmedP99Ms = Math.round(p99(confirmedTimes))
     results.apply3OverFloor = Number((median(times) / (results.floorChainMedianMs as number)).toFixed(2))
     log(`3-replica apply → converged: median ${results.apply3MedianMs} ms, p99 ${results.apply3P99Ms} ms, ${results.apply3OverFloor} × its floor (one broadcast and three answers)`)
   }
   {
     const crashes: number[] = []
+    const confirmedCrashes: number[] = []
     for (let round = 0; round < Math.min(3, rounds); round++) {
       const victim = replicas()[0] as number
       const t0 = performance.now()
       await crashNode(fleet, victim)
-      await waitFor('a replacement after a crash', webBack, 120_000, 5)
-      crashes.push(performance.now() - t0)
-      log(`crash round ${round + 1}: replica running elsewhere, converged, in ${crashes.at(-1)!.toFixed(0)} ms`)
+      const [convergedMs, confirmedMs] = await convergedThenConfirmed(fleet, 'a replacement after a crash', webBack, t0)
+      crashes.push(convergedMs)
+      confirmedCrashes.push(confirmedMs)
+      log(`crash round ${round + 1}: replica running elsewhere, converged, in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
       await pause(1_500)
     }
     results.crashMedianMs = Math.round(median(crashes))
     results.crashWorstMs = Math.round(Math.max(...crashes))
+    results.crashConfirmedMedianMs = Math.round(median(confirmedCrashes))
   }
   {
     // A 500 ms stall of a replica's host: did anyone drop it, did anything move?
@@ -257,9 +279,10 @@ try {
     await pause(splitMs)
     const t0 = performance.now()
     heal(live)
-    await waitFor('reconverged after the heal', () => components(fleet).length === 1 && converged(fleet), 300_000, 5)
-    results.healAfterSplitMs = Math.round(performance.now() - t0)
-    log(`heal after a ${splitMs / 1000} s split → one component, converged, in ${results.healAfterSplitMs} ms`)
+    const [convergedMs, confirmedMs] = await convergedThenConfirmed(fleet, 'reconverged after the heal', () => components(fleet).length === 1 && converged(fleet), t0)
+    results.healAfterSplitMs = Math.round(convergedMs)
+    results.healConfirmedMs = Math.round(confirmedMs)
+    log(`heal after a ${splitMs / 1000} s split → one component, converged, in ${results.healAfterSplitMs} ms, confirmed in ${results.healConfirmedMs} ms`)
   }
 } catch (error) {
   results.error = (error as Error).message

@@ -45,6 +45,7 @@ const daemons = run('bench-daemons.ts', ['--daemons', values.daemons ?? '5', '--
 
 const ms = (value: unknown): string => (typeof value === 'number' ? (value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${value} ms`) : '—')
 const fleet = (size: number, key: string, format: (value: unknown) => string = ms): string => format(fleets.get(size)?.[key])
+const pair = (size: number, first: string, second: string): string => (fleets.get(size)?.[first] === undefined ? '—' : `${fleet(size, first)} / ${fleet(size, second)}`)
 const row = (figure: string, cells: string[], target: string): string => `| ${figure} | ${cells.join(' | ')} | ${target} |`
 const plain = (unit: string) => (value: unknown): string => (typeof value === 'number' ? `${value}${unit}` : typeof value === 'string' ? value : '—')
 
@@ -58,15 +59,19 @@ const lines = [
   row('apply (`replicas: all`) → converged, p99', sizes.map((s) => fleet(s, 'applyP99Ms')), '50: < 300 ms; 200: < 1 s'),
   row('apply (3-replica service changed) → converged, median', sizes.map((s) => fleet(s, 'apply3MedianMs')), ''),
   row('apply (3-replica service changed) → converged, p99', sizes.map((s) => fleet(s, 'apply3P99Ms')), '50: < 300 ms; 200: < 1 s'),
+  row('apply (`replicas: all`) → confirmed (every node\'s database says so), median / p99', sizes.map((s) => pair(s, 'applyConfirmedMedianMs', 'applyConfirmedP99Ms')), ''),
+  row('apply (3-replica) → confirmed, median / p99', sizes.map((s) => pair(s, 'apply3ConfirmedMedianMs', 'apply3ConfirmedP99Ms')), ''),
   row('floor: every node floods one record-sized gossipsub message, median', sizes.map((s) => fleet(s, 'floorAllMedianMs')), ''),
   row('floor: one gossipsub broadcast, median', sizes.map((s) => fleet(s, 'floorOneMedianMs')), ''),
   row('floor: one broadcast, and three nodes it reaches broadcast one each (a 3-replica change\'s traffic), median', sizes.map((s) => fleet(s, 'floorChainMedianMs')), ''),
   row('`replicas: all` apply / the floor (every node floods)', sizes.map((s) => fleet(s, 'applyOverFloor', plain(' ×'))), '< 1.5'),
   row('3-replica apply / its floor (one broadcast and three answers)', sizes.map((s) => fleet(s, 'apply3OverFloor', plain(' ×'))), '< 1.5'),
   row('crash (node stopped) → replica elsewhere, converged, median', sizes.map((s) => fleet(s, 'crashMedianMs')), '< 1 s'),
+  row('crash → confirmed, median', sizes.map((s) => fleet(s, 'crashConfirmedMedianMs')), ''),
   row('hang (node stalled for good) → replica elsewhere', sizes.map((s) => fleet(s, 'hangMs')), '< 4 s'),
   row('500 ms stall → what moved', sizes.map((s) => fleet(s, 'stall500Moved', plain(''))), 'nothing'),
   row('heal after a 30 s split in halves → reconverged', sizes.map((s) => fleet(s, 'healAfterSplitMs')), '50: < 3 s'),
+  row('heal after a 30 s split → confirmed', sizes.map((s) => fleet(s, 'healConfirmedMs')), ''),
   row('traffic per node at rest (received)', sizes.map((s) => fleet(s, 'restBytesPerNodePerS', plain(' B/s'))), '50: < 2 KB/s'),
   row('traffic per node during applies (received)', sizes.map((s) => fleet(s, 'changeBytesPerNodePerS', plain(' B/s'))), ''),
   row('CPU per node at rest', sizes.map((s) => fleet(s, 'restCpuPerNodePct', plain(' % of a core'))), ''),

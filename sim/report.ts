@@ -6,7 +6,7 @@ import type { ScenarioReport, StepReport } from './scenario.ts'
 
 export function renderReportHtml (report: ScenarioReport): string {
   const rows = report.steps.map((step) => `<tr class="${step.ok ? '' : 'failed'}"><td>${step.index + 1}</td><td><code>${escapeHtml(step.step)}</code></td>` +
-    `<td>${formatMs(step.convergedMs ?? step.effectMs)}</td><td>${step.messages}</td><td>${(step.bytes / 1024).toFixed(0)}</td><td>${escapeHtml(step.problem ?? step.note ?? '')}</td></tr>`).join('\n')
+    `<td>${formatMs(step.convergedMs ?? step.effectMs)}</td><td>${formatMs(step.confirmedMs)}</td><td>${step.messages}</td><td>${(step.bytes / 1024).toFixed(0)}</td><td>${escapeHtml(step.problem ?? step.note ?? '')}</td></tr>`).join('\n')
   const verdict = report.verdict === 'pass' ? 'PASS' : `FAIL — ${escapeHtml(report.failure ?? '')}`
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>shoal sim report (seed ${report.seed})</title>
@@ -26,7 +26,7 @@ ${barChart(report.steps, (step) => step.bytes / 1024, '#e07b39')}
 <h2>Share of live nodes publishing the most common view, over each step</h2>
 <div class="grid">${report.steps.map(agreementPlot).join('\n')}</div>
 <h2>Steps</h2>
-<table><tr><th>#</th><th>step</th><th>ms</th><th>messages</th><th>KB</th><th>problem or note</th></tr>
+<table><tr><th>#</th><th>step</th><th>ms</th><th>confirmed (ms)</th><th>messages</th><th>KB</th><th>problem or note</th></tr>
 ${rows}
 </table>
 </body></html>

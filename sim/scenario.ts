@@ -26,7 +26,7 @@ import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
-  components, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
+  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
   type Fleet,
 } from '../src/testing/index.ts'
 
@@ -109,6 +109,8 @@ export interface StepReport {
   readonly durationMs: number
   /** For `expect`: how long convergence took (null if not asked for). */
   readonly convergedMs: number | null
+  /** For `expect`: how long until every node's database also said so (null if not asked for). */
+  readonly confirmedMs: number | null
   /** For kill, partition and heal: how long until every node saw the change (null for other steps). */
   readonly effectMs: number | null
   readonly messages: number
@@ -169,7 +171,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
       agreement.push([performance.now() - start, agreementShare(fleet)])
       const after = traffic(fleet)
       const report: StepReport = {
-        index, step: describeStep(step), durationMs: performance.now() - start, convergedMs: outcome.convergedMs, effectMs: outcome.effectMs ?? null,
+        index, step: describeStep(step), durationMs: performance.now() - start, convergedMs: outcome.convergedMs, confirmedMs: outcome.confirmedMs ?? null, effectMs: outcome.effectMs ?? null,
         messages: after.messages - before.messages, bytes: after.bytes - before.bytes, ok: outcome.problem === undefined,
         ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
         ...(outcome.note === undefined ? {} : { note: outcome.note }),
@@ -193,6 +195,7 @@ const effectTimeoutMs = 60_000
 
 interface StepOutcome {
   readonly convergedMs: number | null
+  readonly confirmedMs?: number | null
   readonly effectMs?: number
   readonly problem?: string
   readonly note?: string
@@ -295,26 +298,40 @@ function agreementShare (fleet: Fleet): number {
   return live.length === 0 ? 0 : Math.max(...counts.values()) / live.length
 }
 
-async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<{ convergedMs: number | null, problem?: string }> {
+/**
+ * Converged (judged from outside: same view everywhere, everything running where it puts it) within the
+ * time given, and then confirmed within the same time (every node's database says so): the next step
+ * starts from a fleet at rest, not one whose status records are still flooding.
+ */
+async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
   let convergedMs: number | null = null
+  let confirmedMs: number | null = null
   if (expectation.converged !== undefined) {
+    const start = performance.now()
     try {
       convergedMs = await waitFor('convergence', () => converged(fleet), expectation.converged, 10)
     } catch {
       return { convergedMs: null, problem: `not converged within ${expectation.converged} ms` }
     }
+    try {
+      await waitFor('confirmation', () => converged(fleet) && confirmed(fleet), expectation.converged, 10)
+      confirmedMs = performance.now() - start
+    } catch {
+      return { convergedMs, problem: `converged in ${convergedMs.toFixed(0)} ms, but not every node's database said so within ${expectation.converged} ms` }
+    }
   }
+  const outcome = { convergedMs, confirmedMs }
   for (const [name, wanted] of Object.entries(expectation.replicas ?? {})) {
     for (const group of components(fleet)) {
       const count = runningResources(fleet, group).filter((id) => id.startsWith(`${name}@`)).length
-      if (count !== wanted) return { convergedMs, problem: `${name}: ${count} running in a component of ${group.length}, expected ${wanted}` }
+      if (count !== wanted) return { ...outcome, problem: `${name}: ${count} running in a component of ${group.length}, expected ${wanted}` }
     }
   }
   if (expectation.noDuplicates === true) {
     const excess = excessReplicas(fleet, [...services.values()])
-    if (excess.length > 0) return { convergedMs, problem: `runs twice: ${excess.join('; ')}` }
+    if (excess.length > 0) return { ...outcome, problem: `runs twice: ${excess.join('; ')}` }
   }
-  return { convergedMs }
+  return outcome
 }
 
 function describeStep (step: Step): string {

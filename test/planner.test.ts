@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { applyActions, computeView, judgeConvergence, plan, type Assignment, type ObservedResource } from '../src/core/index.ts'
+import { applyActions, computeView, judgeConvergence, judgeWorkloads, plan, type Assignment, type ObservedResource } from '../src/core/index.ts'
 import { dbOf, fullMesh, policy, runningAsViewed, service } from './fixtures.ts'
 
 const assignmentArbitrary = fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), spec: fc.constantFrom('s1', 's2') })
@@ -74,5 +74,20 @@ describe('judgeConvergence', () => {
     expect(text).toMatch(/b: .* assigned but not running/)
     expect(text).toMatch(/c: .* runs spec old/)
     expect(text).toMatch(/c: ghost@c runs but is not assigned there/)
+  })
+})
+
+describe('judgeWorkloads (the outside judge: what each node reports of itself, not what records say)', () => {
+  it('converged as soon as every node runs its share, though no record says so yet; not while one runs an extra or nothing is known of one', () => {
+    const policies = [policy(service('web', { replicas: 2 }))]
+    const db = dbOf([...fullMesh(['a', 'b', 'c']), ...policies]) // every record: nothing running
+    const view = computeView(db, 'a')
+    const reported = new Map(runningAsViewed(fullMesh(['a', 'b', 'c']), view).map((node) => [node.nodeId, node.resources]))
+    expect(judgeConvergence(db, view).converged).toBe(false)
+    expect(judgeWorkloads(view, (id) => reported.get(id))).toEqual({ converged: true, problems: [] })
+    const idle = ['a', 'b', 'c'].find((id) => (reported.get(id) ?? []).length === 0) as string
+    const withExtra = new Map(reported).set(idle, [{ id: `web@${idle}`, phase: 'running', specHash: 'x', restarts: 0 }])
+    expect(judgeWorkloads(view, (id) => withExtra.get(id)).problems).toEqual([`${idle}: web@${idle} runs but is not assigned there`])
+    expect(judgeWorkloads(view, (id) => (id === idle ? undefined : reported.get(id))).problems).toEqual([`${idle}: no record`])
   })
 })

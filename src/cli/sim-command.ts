@@ -33,8 +33,9 @@ export async function sim (options: SimOptions): Promise<number> {
     seed,
     transport: options.transport,
     onStep: (step: StepReport) => {
-      const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
-      out.write(`${String(step.index + 1).padStart(3)}. ${step.step.padEnd(60)} ${converged.padEnd(22)} ${String(step.messages).padStart(6)} msgs ${(step.bytes / 1024).toFixed(0).padStart(6)} KB  ${step.ok ? (step.note ?? '') : `FAILED: ${step.problem}`}\n`)
+      const confirmed = step.confirmedMs !== null ? `, confirmed ${step.confirmedMs.toFixed(0)}` : ''
+      const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms${confirmed}` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
+      out.write(`${String(step.index + 1).padStart(3)}. ${step.step.padEnd(60)} ${converged.padEnd(38)} ${String(step.messages).padStart(6)} msgs ${(step.bytes / 1024).toFixed(0).padStart(6)} KB  ${step.ok ? (step.note ?? '') : `FAILED: ${step.problem}`}\n`)
     },
   })
   out.write(`verdict: ${report.verdict === 'pass' ? 'PASS' : `FAIL — ${report.failure}`}\n`)

@@ -1,9 +1,10 @@
 // A fleet: an in-process mesh where every node also runs the reconciler with a memory actuator, so
 // policies become (simulated) running workloads. Convergence is judged from outside, per component
-// (DESIGN.md §1): every node of a component publishes the same view hash, every resource runs where
-// the view puts it, and nothing runs elsewhere.
+// (DESIGN.md §1): every node of a component computes the same view, every resource runs where the view
+// puts it, and nothing runs elsewhere (`converged`). That every node's database says so too — the
+// changed nodes' records have reached everyone — is `confirmed`, one flood of each such record later.
 
-import { computeView, judgeConvergence, type ServiceSpec, type TargetView } from '../core/index.ts'
+import { computeView, judgeConvergence, judgeWorkloads, type ServiceSpec, type TargetView } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
 import { Reconciler, waitToJoin } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
@@ -100,21 +101,43 @@ function componentKey (component: ReadonlySet<string>): string {
 }
 
 /**
- * True when every component has converged, judged from each of its nodes with a view computed now
- * from that node's database — not the reconciler's last view, which lags a change until its throttle
- * fires and would call a fleet converged before it had noticed the change.
+ * True when every component has converged, judged from outside: its nodes compute the same view from
+ * their databases (a view computed now — not the reconciler's last view, which lags a change until its
+ * throttle fires and would call a fleet converged before it had noticed the change), and every node
+ * runs exactly what that view puts on it, as the node itself reports now.
  */
 export function converged (fleet: Fleet): boolean {
   return components(fleet).every((group) => {
-    const hashes = new Set<string>()
-    for (const i of group) {
-      const node = fleet.mesh.nodes[i] as MeshNode
-      const { view, converged } = judged(node)
-      if (view.component.length !== group.length || !converged) return false
-      hashes.add(view.viewHash)
-    }
-    return hashes.size === 1
+    const nodes = group.map((i) => fleet.mesh.nodes[i] as MeshNode)
+    const view = agreedView(nodes)
+    if (view === undefined) return false
+    const byId = new Map(nodes.map((node) => [node.peerId, node]))
+    return judgeWorkloads(view, (nodeId) => byId.get(nodeId)?.localState.resources, 1).converged
   })
+}
+
+/**
+ * True when every component has converged and every node knows it: judged from each node's own
+ * database, every node's record says it runs exactly what the view puts on it (what `shoal status`
+ * reports as converged).
+ */
+export function confirmed (fleet: Fleet): boolean {
+  return components(fleet).every((group) => {
+    const nodes = group.map((i) => fleet.mesh.nodes[i] as MeshNode)
+    return agreedView(nodes) !== undefined && nodes.every((node) => judged(node).confirmed)
+  })
+}
+
+/** The view every node of a component computes, if they all compute the same one over all of them. */
+function agreedView (nodes: readonly MeshNode[]): TargetView | undefined {
+  let agreed: TargetView | undefined
+  for (const node of nodes) {
+    const { view } = judged(node)
+    if (view.component.length !== nodes.length) return undefined
+    if (agreed !== undefined && agreed.viewHash !== view.viewHash) return undefined
+    agreed = view
+  }
+  return agreed
 }
 
 /**
@@ -123,12 +146,12 @@ export function converged (fleet: Fleet): boolean {
  * milliseconds computed N views per poll, and at 50 nodes the judge took a large share of the very
  * event loop whose convergence it was timing.
  */
-const judgements = new WeakMap<MeshNode, { revision: number, view: TargetView, converged: boolean }>()
-function judged (node: MeshNode): { view: TargetView, converged: boolean } {
+const judgements = new WeakMap<MeshNode, { revision: number, view: TargetView, confirmed: boolean }>()
+function judged (node: MeshNode): { view: TargetView, confirmed: boolean } {
   const cached = judgements.get(node)
   if (cached !== undefined && cached.revision === node.db.revision && cached.view.held.length === 0) return cached
   const view = computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
-  const fresh = { revision: node.db.revision, view, converged: judgeConvergence(node.db, view).converged }
+  const fresh = { revision: node.db.revision, view, confirmed: judgeConvergence(node.db, view).converged }
   judgements.set(node, fresh)
   return fresh
 }
