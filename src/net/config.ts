@@ -34,6 +34,14 @@ export interface NetConfig {
   /** Try one known but unconnected peer this often, so that a healed partition reconnects unprompted. */
   readonly redialIntervalMs: number
   /**
+   * How many nodes of a component probe a known peer outside it per redial round, on average (each
+   * probes with chance healProbesPerRound / component size). One probe that connects heals a partition:
+   * its digest sync brings the other side's records, which then flood on both sides. When every node
+   * probed every round, a healed split became N new cross connections and N re-originated records at
+   * once, each flooded everywhere: the heal's cost grew as N², not N.
+   */
+  readonly healProbesPerRound: number
+  /**
    * New dials started per redial round, at most. Each dial costs a Noise handshake on both ends; an
    * unbounded burst (a whole cluster starting at once) saturates the CPU, pings time out, connections
    * drop, and the redials make it worse.
@@ -75,6 +83,7 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   maxClockSkewMs: 30_000,
   minNeighbours: 6,
   redialIntervalMs: 2_000,
+  healProbesPerRound: 2, // a split heals within a round or two of the network's return
   dialsPerRoundMax: 2,
   dialTimeoutMs: 2_000,
   helloIntervalMs: 500, // ~30 bytes each way per connection: ~0.5 KB/s per node at 8 neighbours

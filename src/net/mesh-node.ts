@@ -9,8 +9,9 @@
 //   announced). Without that, a node back from a crash counted as reachable through its old record,
 //   which still listed us and still claimed its old workloads, before its new record had arrived.
 //   The record is re-originated on every change (coalesced) and refreshed periodically;
-// - staying connected: dial known peers while below `minNeighbours`, and probe one known peer outside
-//   our component per `redialIntervalMs`, so that a healed partition reconnects by itself;
+// - staying connected: dial known peers while below `minNeighbours`, and per `redialIntervalMs` a few
+//   nodes of each component (`healProbesPerRound`) probe one known peer outside it, so that a healed
+//   partition reconnects by itself;
 // - admission and partitions through the connection gater (gater.ts).
 //
 // Every record, from gossip or sync, goes through `ingest`: size → decode → signature and domain →
@@ -667,7 +668,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (peer !== undefined) void this.syncWith(peer)
   }
 
-  /** Below minNeighbours: dial known peers. Otherwise probe one known peer outside our component. */
+  /** Below minNeighbours: dial known peers. Otherwise, now and then (healProbesPerRound), probe one known peer outside our component. */
   private redial (): void {
     if (this.stopped) return
     // A connection whose first sync failed is no adjacency yet: sync again.
@@ -681,8 +682,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     const component = this.component()
     const known = [...this.peerBook.keys()].filter((id) =>
       id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && !this.blocked.has(id) && !this.refuses(id))
-    const outside = known.filter((id) => !component.has(id))
     const wanted = Math.max(0, this.config.minNeighbours - connected.size - this.dialling.size)
+    const probing = wanted === 0 && Math.random() < this.config.healProbesPerRound / component.size
+    const outside = probing ? known.filter((id) => !component.has(id)) : []
     const budget = Math.max(0, this.config.dialsPerRoundMax - this.dialling.size)
     const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.min(Math.max(wanted, 1), budget))
     for (const id of targets) void this.dialKnown(id)
