@@ -57,6 +57,20 @@ const p99 = (xs: number[]): number => sorted(xs)[Math.min(xs.length - 1, Math.ce
 const bytesIn = (fleet: Fleet): number => liveNodes(fleet).reduce((sum, node) => sum + node.traffic().bytesIn, 0)
 const cpuMs = (): number => { const usage = process.cpuUsage(); return (usage.user + usage.system) / 1_000 }
 
+/**
+ * Waits until the fleet is back at rest: half a second in which it received at most twice the at-rest
+ * traffic. Each figure is taken from rest, not in the tail of the previous one's repair traffic (lazy
+ * gossip and its answers run for a few heartbeats after every flood).
+ */
+async function quiet (fleet: Fleet, restBytesPerNodePerS: number): Promise<void> {
+  const deadline = performance.now() + 60_000
+  while (performance.now() < deadline) {
+    const bytes0 = bytesIn(fleet)
+    await pause(500)
+    if (bytesIn(fleet) - bytes0 <= 2 * restBytesPerNodePerS * liveNodes(fleet).length * 0.5) return
+  }
+}
+
 /** Waits for `condition` and then for it and `confirmed`; both times from `t0`. */
 async function convergedThenConfirmed (fleet: Fleet, what: string, condition: () => boolean, t0: number): Promise<[number, number]> {
   await waitFor(what, condition, 120_000, 5)
@@ -95,6 +109,7 @@ try {
   log(`settled (no origination for 5 s) ${results.settleMs} ms after forming`)
 
   // ---- at rest ----
+  let restRate = 0
   {
     const windowMs = 10_000
     const bytes0 = bytesIn(fleet)
@@ -103,11 +118,21 @@ try {
     await pause(windowMs)
     const seconds = (performance.now() - t0) / 1_000
     results.restBytesPerNodePerS = Math.round((bytesIn(fleet) - bytes0) / n / seconds)
+    restRate = results.restBytesPerNodePerS
     results.restCpuPerNodePct = Number(((cpuMs() - cpu0) / 10 / seconds / n).toFixed(2))
     const memory = process.memoryUsage()
     results.rssPerNodeMB = Number(((memory.rss - memoryBefore.rss) / n / 1e6).toFixed(1))
     results.heapPerNodeMB = Number(((memory.heapUsed - memoryBefore.heapUsed) / n / 1e6).toFixed(1))
     log(`at rest: ${results.restBytesPerNodePerS} B/s received per node, ${results.restCpuPerNodePct}% of a core per node, ${results.rssPerNodeMB} MB RSS and ${results.heapPerNodeMB} MB heap per node`)
+    // What the nodes hold, without the garbage a busy spell left: after a full GC (node --expose-gc).
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc !== undefined) {
+      gc()
+      const collected = process.memoryUsage()
+      results.rssAfterGcPerNodeMB = Number(((collected.rss - memoryBefore.rss) / n / 1e6).toFixed(1))
+      results.heapAfterGcPerNodeMB = Number(((collected.heapUsed - memoryBefore.heapUsed) / n / 1e6).toFixed(1))
+      log(`after a full GC: ${results.rssAfterGcPerNodeMB} MB RSS and ${results.heapAfterGcPerNodeMB} MB heap per node`)
+    }
   }
 
   // ---- the floor: plain gossipsub broadcasts on the same mesh ----
@@ -126,7 +151,7 @@ try {
       await fleet.mesh.nodes[round % n]!.publishProbe(probe(0))
       await waitFor('one broadcast everywhere', () => received >= n - 1, 60_000, 1)
       single.push(performance.now() - t0)
-      await pause(500)
+      await quiet(fleet, restRate)
     }
     // A 3-replica change's traffic as plain gossipsub: one broadcast, and as it reaches three nodes,
     // each of them broadcasts one more; the clock stops when every node has all four.
@@ -140,9 +165,9 @@ try {
       await waitFor('a broadcast and three answers everywhere', () => received >= 4 * (n - 1), 60_000, 1)
       chain.push(performance.now() - t0)
       onProbe = undefined
-      await pause(500)
+      await quiet(fleet, restRate)
     }
-    await pause(1_000)
+    await quiet(fleet, restRate)
     const all: number[] = []
     for (let round = 0; round < rounds && allFloods; round++) {
       received = 0
@@ -150,7 +175,7 @@ try {
       await Promise.all(fleet.mesh.nodes.map(async (node) => await node.publishProbe(probe(0))))
       await waitFor('every node’s broadcast everywhere', () => received >= n * (n - 1), 120_000, 5)
       all.push(performance.now() - t0)
-      await pause(1_000)
+      await quiet(fleet, restRate)
     }
     results.recordBytes = recordBytes
     results.floorOneMedianMs = Math.round(median(single))
@@ -181,7 +206,7 @@ try {
       busyMs += performance.now() - t0
       bytes += bytesIn(fleet) - bytes0
       log(`apply round ${round + 1}: converged in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
-      await pause(1_500)
+      await quiet(fleet, restRate)
     }
     results.applyMedianMs = Math.round(median(times))
     results.applyP99Ms = Math.round(p99(times))
@@ -199,7 +224,7 @@ try {
   const replicas = (): number[] => [...fleet.live].filter((i) => runningResources(fleet, [i]).some((id) => id.startsWith('web@')))
   await apply({ kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory' } })
   await waitFor('web placed', () => converged(fleet) && replicas().length === 3, 120_000, 10)
-  await pause(1_500)
+  await quiet(fleet, restRate)
   const webBack = (): boolean => replicas().length === 3 && converged(fleet)
   {
     // The common case: a change to a 3-replica service (its workload), so three nodes act.
@@ -212,7 +237,7 @@ try {
       times.push(convergedMs)
       confirmedTimes.push(confirmedMs)
       log(`3-replica apply round ${round + 1}: converged in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
-      await pause(1_500)
+      await quiet(fleet, restRate)
     }
     results.apply3MedianMs = Math.round(median(times))
     results.apply3P99Ms = Math.round(p99(times))
@@ -233,7 +258,7 @@ try {
       crashes.push(convergedMs)
       confirmedCrashes.push(confirmedMs)
       log(`crash round ${round + 1}: replica running elsewhere, converged, in ${convergedMs.toFixed(0)} ms, confirmed in ${confirmedMs.toFixed(0)} ms`)
-      await pause(1_500)
+      await quiet(fleet, restRate)
     }
     results.crashMedianMs = Math.round(median(crashes))
     results.crashWorstMs = Math.round(Math.max(...crashes))
@@ -273,7 +298,7 @@ try {
 
   // ---- a long split, healed unannounced ----
   if (splitMs > 0) {
-    await pause(1_500)
+    await quiet(fleet, restRate)
     const live = liveNodes(fleet)
     const halves = [live.slice(0, Math.floor(live.length / 2)), live.slice(Math.floor(live.length / 2))]
     await partition(halves)

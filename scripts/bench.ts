@@ -23,11 +23,14 @@ const { values } = parseArgs({
 const sizes = (values.sizes ?? '').split(',').map(Number).filter((size) => size > 0)
 type Figures = Record<string, number | string | null>
 
+/** Node flags for every benchmark process: --expose-gc lets bench-fleet measure memory after a full GC. */
+const nodeFlags = ['--expose-gc']
+
 /** Runs one benchmark script with `--json`; its progress goes to our stderr, its figures come back. */
 function run (script: string, args: string[]): Figures | undefined {
   process.stderr.write(`\n$ tsx scripts/${script} ${args.join(' ')}\n`)
   try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', `scripts/${script}`, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
+    const out = execFileSync(process.execPath, [...nodeFlags, '--import', 'tsx', `scripts/${script}`, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
     const last = out.trim().split('\n').at(-1) ?? ''
     return JSON.parse(last) as Figures
   } catch (error) {
@@ -79,6 +82,8 @@ const lines = [
   row('CPU per node at rest', sizes.map((s) => fleet(s, 'restCpuPerNodePct', plain(' % of a core'))), ''),
   row('memory per node: RSS', sizes.map((s) => fleet(s, 'rssPerNodeMB', plain(' MB'))), '200: < 5 MB'),
   row('memory per node: heap', sizes.map((s) => fleet(s, 'heapPerNodeMB', plain(' MB'))), ''),
+  row('memory per node after a full GC: RSS', sizes.map((s) => fleet(s, 'rssAfterGcPerNodeMB', plain(' MB'))), '200: < 5 MB'),
+  row('memory per node after a full GC: heap', sizes.map((s) => fleet(s, 'heapAfterGcPerNodeMB', plain(' MB'))), ''),
 ]
 for (const size of sizes) {
   const figures = fleets.get(size)

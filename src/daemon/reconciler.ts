@@ -66,6 +66,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private running: Promise<void> | undefined
   private stopped = false
   private lastView: TargetView | undefined
+  private lastViewRevision: number | undefined
   /** Resources found at start and not yet assigned here by a view of this life. */
   private readonly provisional = new Set<string>()
   /** Which actuator reported each resource at the last observe. */
@@ -88,6 +89,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   get view (): TargetView | undefined {
     return this.lastView
+  }
+
+  /** The database revision the last view was computed from: the same revision gives the same view. */
+  get viewRevision (): number | undefined {
+    return this.lastViewRevision
   }
 
   async start (): Promise<void> {
@@ -159,8 +165,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private async run (): Promise<void> {
     if (this.stopped) return
     const mesh = this.options.mesh
+    const revision = mesh.db.revision
     const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission, nowMs: this.now() })
     this.lastView = view
+    this.lastViewRevision = revision
     this.emit('view:computed', view)
     const mine = view.byNode.get(mesh.peerId) ?? []
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)
