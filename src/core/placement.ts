@@ -141,7 +141,7 @@ interface Context {
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
   const source = options.admission === 'operator' ? admittedOnly(db) : db
   const held = heldNodeIds(db, source, options.nowMs)
-  const componentIds = [...new Set([...componentOf(source, self), ...held])].sort(compareStrings)
+  const componentIds = [...new Set([...componentFrom(db, self, options.admission ?? 'open'), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   const policies = activePolicies(db)
   const nodes = placementNodes(db, componentIds, policies.nodeSettings, held)
@@ -198,11 +198,18 @@ export function heldNodeIds (db: RecordDB, source: NodeRecordSource, nowMs: numb
   return held
 }
 
-/** The ids of every node with a live Admission fragment. */
-export function admittedNodeIds (db: RecordDB): Set<NodeId> {
-  const admitted = new Set<NodeId>()
-  for (const policy of db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
-  return admitted
+/** The ids of every node with a live Admission fragment (do not mutate: it is shared per revision). */
+export function admittedNodeIds (db: RecordDB): ReadonlySet<NodeId> {
+  return db.derived('admitted', () => {
+    const admitted = new Set<NodeId>()
+    for (const policy of db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
+    return admitted
+  })
+}
+
+/** `self`'s component (two-way adjacencies, admitted nodes only in operator mode), once per revision. */
+export function componentFrom (db: RecordDB, self: NodeId, admission: 'open' | 'operator'): ReadonlySet<NodeId> {
+  return db.derived(`component ${admission} ${self}`, () => componentOf(admission === 'operator' ? admittedOnly(db) : db, self))
 }
 
 /** A view of the database in which only admitted nodes have records. */

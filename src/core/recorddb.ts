@@ -48,9 +48,28 @@ export class RecordDB {
   private changeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
+  private readonly derivedValues = new Map<string, unknown>()
+  private derivedRevision = -1
 
   get revision (): number {
     return this.changeCount
+  }
+
+  /**
+   * A value derived from the records, computed once per revision under `key` (the same records give
+   * the same value). The reconciler's view, the node's own component and the simulator's judge all
+   * ask for the same component and admitted set; at 200 nodes each was a walk of the whole database.
+   * Callers must not mutate what they get.
+   */
+  derived<T> (key: string, compute: () => T): T {
+    if (this.derivedRevision !== this.changeCount) {
+      this.derivedValues.clear()
+      this.derivedRevision = this.changeCount
+    }
+    if (this.derivedValues.has(key)) return this.derivedValues.get(key) as T
+    const value = compute()
+    this.derivedValues.set(key, value)
+    return value
   }
 
   get size (): number {

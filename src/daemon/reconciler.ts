@@ -234,7 +234,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })
       return
     }
-    this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources })
+    this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources }, { status: true })
   }
 }
 

@@ -21,6 +21,12 @@ export interface NetConfig {
   readonly originateDelayMs: number
   readonly originateHoldMs: number
   readonly originateMaxHoldMs: number
+  /**
+   * A change of workload status alone (started, stopped, failed) is announced this long after it, not
+   * originateDelayMs: no view depends on it (convergence does not wait for it; `shoal status` does),
+   * so it need not compete with the recomputes and floods the same change set going.
+   */
+  readonly statusAnnounceDelayMs: number
   /** Re-originate our record at least this often even when nothing changed (ages out after maxAgeMs). */
   readonly refreshIntervalMs: number
   /** A record not refreshed for this long is dropped; must exceed refreshIntervalMs several times. */
@@ -64,6 +70,14 @@ export interface NetConfig {
   readonly gossipMeshDegree: number
   /** Gossipsub heartbeat; governs mesh repair and lazy gossip (IHAVE) pace. */
   readonly gossipHeartbeatMs: number
+  /**
+   * Lazy gossip: each heartbeat, a node tells this many peers outside its mesh (at least) the ids of
+   * messages it saw in the last `gossipHistoryWindows` heartbeats (IHAVE), so a message the mesh lost
+   * is fetched (IWANT). Every change thus costs about N × gossipLazyDegree × gossipHistoryWindows
+   * extra messages; digest sync is the other repair.
+   */
+  readonly gossipLazyDegree: number
+  readonly gossipHistoryWindows: number
 }
 
 export const defaultNetConfig: NetConfig = Object.freeze({
@@ -77,6 +91,7 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   // OSPF uses 5 s (MinLSInterval); measured with 5 daemons, back-to-back applies then waited out the
   // whole 5 s hold (apply → converged 5.0 s). 1 s still bounds a flapping node to one record a second.
   originateMaxHoldMs: 1_000,
+  statusAnnounceDelayMs: 20, // one daemon per host: nothing to wait for
   refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
   maxAgeMs: 2 * 60 * 60_000, // four missed refreshes
   tombstoneRetentionMs: 7 * 24 * 60 * 60_000,
@@ -90,6 +105,8 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   deadIntervalMs: 2_000, // a hung peer is dropped after ~2–2.5 s (DESIGN.md §5)
   gossipMeshDegree: 6, // gossipsub's default
   gossipHeartbeatMs: 700,
+  gossipLazyDegree: 6, // gossipsub's defaults
+  gossipHistoryWindows: 3,
 })
 
 /**
@@ -117,6 +134,15 @@ export const fastNetConfig: NetConfig = Object.freeze({
   // In one process every duplicate is CPU taken from every other node. Measured, 50 nodes each
   // flooding one 1.1 KB message (scripts/bench-fleet.ts's floor): 10.9 s with D = 6, 4.2 s with D = 3.
   gossipMeshDegree: 3,
+  // In one process, every node's recompute after a policy runs on the same loop; a host's status flood
+  // started in the middle of them (each flood runs to its end in microtasks) held back the next host's
+  // recompute, so the three hosts of a change acted one flood apart (scripts/trace-apply.ts).
+  statusAnnounceDelayMs: 250,
+  // Lazy gossip at the defaults (D_lazy = D, 3 windows) was ~1,800 IHAVE messages per change at 200
+  // nodes, three times the change's own flood, all on the shared loop; the memory transport does not
+  // lose messages, and digest sync repairs what a cut or a stall did.
+  gossipLazyDegree: 1,
+  gossipHistoryWindows: 1,
 })
 
 export function validateNetConfig (config: NetConfig): string[] {

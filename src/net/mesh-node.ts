@@ -32,7 +32,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  admittedNodeIds, admittedOnly, componentOf, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
+  admittedNodeIds, componentFrom, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
   type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
@@ -152,6 +152,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private lastVersion: NodeVersion
   private originateThrottle: ThrottleState
   private originateTimer: NodeJS.Timeout | undefined
+  private statusTimer: NodeJS.Timeout | undefined
   private originating: Promise<void> | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
@@ -159,8 +160,6 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly synced = new Set<string>()
   private readonly dialling = new Set<string>()
   private stopped = false
-  private admittedCache: { revision: number, admitted: ReadonlySet<string> } | undefined
-  private componentCache: { revision: number, component: ReadonlySet<string> } | undefined
   private wire!: Wire
 
   private constructor (init: MeshNodeInit) {
@@ -290,6 +289,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.stopped = true
     for (const timer of this.timers) clearInterval(timer)
     clearTimeout(this.originateTimer)
+    clearTimeout(this.statusTimer)
     await this.libp2p.stop()
   }
 
@@ -311,10 +311,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Nodes reachable from us over two-way adjacencies, ourselves included; as computeView counts them. */
   component (): ReadonlySet<string> {
     // Cached per database revision: redial asks every round, and tests and the simulator poll it.
-    if (this.componentCache?.revision !== this.db.revision) {
-      this.componentCache = { revision: this.db.revision, component: componentOf(this.init.admission === 'operator' ? admittedOnly(this.db) : this.db, this.peerId) }
-    }
-    return this.componentCache.component
+    return componentFrom(this.db, this.peerId, this.init.admission === 'operator' ? 'operator' : 'open')
   }
 
   get localState (): Readonly<LocalState> {
@@ -323,11 +320,19 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   /**
    * Changes what our record says about us; it is re-originated (coalesced) unless `announce` is false,
-   * in which case the change rides on our next record.
+   * in which case the change rides on our next record. A change of workload status only (`status`)
+   * is announced after `statusAnnounceDelayMs`: no node's view depends on it, so it waits for whatever
+   * else the same change set going (every node's recompute, in one process).
    */
-  updateLocalState (change: Partial<LocalState>, options: { announce?: boolean } = {}): void {
+  updateLocalState (change: Partial<LocalState>, options: { announce?: boolean, status?: boolean } = {}): void {
     this.local = { ...this.local, ...change }
-    if (options.announce !== false) this.scheduleOriginate()
+    if (options.announce === false) return
+    if (options.status !== true) return this.scheduleOriginate()
+    if (this.statusTimer !== undefined) return
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined
+      this.scheduleOriginate()
+    }, this.config.statusAnnounceDelayMs)
   }
 
   /** Validates and merges a signed record from `source` (a peer id, or our own for local input). */
@@ -460,10 +465,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   }
 
   private admitted (): ReadonlySet<string> {
-    if (this.admittedCache?.revision !== this.db.revision) {
-      this.admittedCache = { revision: this.db.revision, admitted: admittedNodeIds(this.db) }
-    }
-    return this.admittedCache.admitted
+    return admittedNodeIds(this.db)
   }
 
   /**
@@ -523,6 +525,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       ignoreDuplicatePublishError: true,
       heartbeatInterval: this.config.gossipHeartbeatMs,
       ...meshDegrees(this.config.gossipMeshDegree),
+      Dlazy: this.config.gossipLazyDegree,
+      mcacheGossip: this.config.gossipHistoryWindows,
       scoreParams: createPeerScoreParams({
         IPColocationFactorWeight: 0,
         topics: Object.fromEntries(topics.map((topic) => [topic, topicScore])),
@@ -713,11 +717,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
 /**
  * Gossipsub's mesh degrees from its target D, in the proportions of its defaults (6: 5–12, 2 outbound,
- * 4 kept by score, 6 lazy): every message reaches a node about D times, so D is what a flood costs.
+ * 4 kept by score): every message reaches a node about D times, so D is what a flood costs.
  */
-function meshDegrees (D: number): { D: number, Dlo: number, Dhi: number, Dout: number, Dscore: number, Dlazy: number } {
+function meshDegrees (D: number): { D: number, Dlo: number, Dhi: number, Dout: number, Dscore: number } {
   const Dlo = Math.max(1, D - 1)
-  return { D, Dlo, Dhi: 2 * D, Dout: Math.min(Math.floor(D / 2), Dlo - 1), Dscore: Math.floor((2 * D) / 3), Dlazy: D }
+  return { D, Dlo, Dhi: 2 * D, Dout: Math.min(Math.floor(D / 2), Dlo - 1), Dscore: Math.floor((2 * D) / 3) }
 }
 
 function bump (counts: Record<string, number>, key: string): void {
