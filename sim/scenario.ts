@@ -162,6 +162,9 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
   let failure: string | undefined
   try {
     await waitFor('the mesh to form', () => components(fleet).length === 1, 60_000, 20)
+    // And come to rest: forming ends with a wave of originations (nodes reaching minNeighbours), and a
+    // first step timed inside it measured the wave (50 nodes: an apply "converged" in 5.5 s, not 0.2 s).
+    await waitFor('the mesh to come to rest', quietFor(fleet, settleQuietMs), 120_000, 50)
     for (const [index, step] of scenario.steps.entries()) {
       const before = traffic(fleet)
       const start = performance.now()
@@ -188,6 +191,21 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
     await stopFleet(fleet)
   }
   return { seed: options.seed, nodes: options.nodes, steps, verdict: failure === undefined ? 'pass' : 'fail', ...(failure === undefined ? {} : { failure }) }
+}
+
+/** A formed mesh is at rest once no node has originated a record for this long. */
+const settleQuietMs = 2_000
+
+/** A condition that holds once no live node has originated a record for `ms`. */
+function quietFor (fleet: Fleet, ms: number): () => boolean {
+  const originations = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0)
+  let last = originations()
+  let quietSince = performance.now()
+  return () => {
+    const count = originations()
+    if (count !== last) [last, quietSince] = [count, performance.now()]
+    return performance.now() - quietSince >= ms
+  }
 }
 
 /** How long topology steps may take to be seen by every node before the step fails. */
