@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto'
 import type { ServiceSpec } from '../src/core/index.ts'
 import { fastNetConfig, type MeshNode, type NetConfig } from '../src/net/index.ts'
 import {
-  components, confirmed, converged, crashNode, heal, liveNodes, partition, runningResources, stall, startFleet, stopFleet, waitFor, type Fleet,
+  components, confirmed, converged, crashNode, heal, liveNodes, originationsQuietFor, partition, runningResources, stall, startFleet, stopFleet, waitFor, type Fleet,
 } from '../src/testing/index.ts'
 
 const { values } = parseArgs({
@@ -99,14 +99,7 @@ try {
   // Settled: nobody has originated a record for 5 s. Forming ends with a wave of originations (the
   // dials up to minNeighbours that the busy loop held back); measured "at rest" inside it, 50 nodes
   // once showed 7.9 KB/s per node where settled runs show ~1.1 KB/s.
-  const originations = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0)
-  let lastCount = originations()
-  let quietSince = performance.now()
-  const settledMs = await waitFor('settled after forming', () => {
-    const count = originations()
-    if (count !== lastCount) [lastCount, quietSince] = [count, performance.now()]
-    return performance.now() - quietSince >= 5_000
-  }, 300_000, 100)
+  const settledMs = await waitFor('settled after forming', originationsQuietFor(fleet, 5_000), 300_000, 100)
   results.settleMs = Math.round(settledMs)
   log(`settled (no origination for 5 s) ${results.settleMs} ms after forming`)
 

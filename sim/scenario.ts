@@ -26,7 +26,7 @@ import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
-  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
+  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, originationsQuietFor, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
   type Fleet,
 } from '../src/testing/index.ts'
 
@@ -164,7 +164,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
     await waitFor('the mesh to form', () => components(fleet).length === 1, 60_000, 20)
     // And come to rest: forming ends with a wave of originations (nodes reaching minNeighbours), and a
     // first step timed inside it measured the wave (50 nodes: an apply "converged" in 5.5 s, not 0.2 s).
-    await waitFor('the mesh to come to rest', quietFor(fleet, settleQuietMs), 120_000, 50)
+    await waitFor('the mesh to come to rest', originationsQuietFor(fleet, settleQuietMs), 120_000, 50)
     for (const [index, step] of scenario.steps.entries()) {
       const before = traffic(fleet)
       const start = performance.now()
@@ -195,18 +195,6 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
 
 /** A formed mesh is at rest once no node has originated a record for this long. */
 const settleQuietMs = 2_000
-
-/** A condition that holds once no live node has originated a record for `ms`. */
-function quietFor (fleet: Fleet, ms: number): () => boolean {
-  const originations = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0)
-  let last = originations()
-  let quietSince = performance.now()
-  return () => {
-    const count = originations()
-    if (count !== last) [last, quietSince] = [count, performance.now()]
-    return performance.now() - quietSince >= ms
-  }
-}
 
 /** How long topology steps may take to be seen by every node before the step fails. */
 const effectTimeoutMs = 60_000

@@ -25,7 +25,7 @@ import { writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
-import { daemonThrottle, Reconciler, waitToJoin } from './reconciler.ts'
+import { daemonThrottle, defaultJoinTimeoutMs, Reconciler, waitToJoin } from './reconciler.ts'
 import { DataStore } from './store.ts'
 
 export interface DaemonOptions {
@@ -162,7 +162,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
    * background: the API and daemon.json come up meanwhile (an operator needs the peer id to admit us).
    */
   private async joinThenAct (knowsPeers: boolean, holdUntilMs: number | undefined): Promise<void> {
-    const timeoutMs = this.options.joinTimeoutMs ?? 10_000
+    const timeoutMs = this.options.joinTimeoutMs ?? defaultJoinTimeoutMs
     if (knowsPeers && !(await waitToJoin(this.mesh, timeoutMs, () => this.stopping !== undefined))) {
       this.options.logger.warn({ waitedMs: timeoutMs }, 'no peer reachable yet; acting on what this node knows alone')
     }

@@ -238,6 +238,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 }
 
+/** How long a starting node waits to join before it acts on what it knows alone. */
+export const defaultJoinTimeoutMs = 10_000
+
 /**
  * Waits until some other node is in our component (two-way adjacent), the timeout, or `cancelled`;
  * true if joined. A node that restarts starts its reconciler only after this (the daemon, and the

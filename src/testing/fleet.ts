@@ -6,7 +6,7 @@
 
 import { computeView, judgeConvergence, judgeWorkloads, type ServiceSpec, type TargetView } from '../core/index.ts'
 import { MemoryActuator } from '../actuators/index.ts'
-import { Reconciler, waitToJoin } from '../daemon/index.ts'
+import { defaultJoinTimeoutMs, Reconciler, waitToJoin } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 import { startMesh, type TestMesh } from './mesh.ts'
 
@@ -72,11 +72,9 @@ export async function restartNode (fleet: Fleet, index: number): Promise<void> {
   // background. Acting at once, a view computed from the records held before the crash started the
   // node's old work again beside its replacement, and then kept it as an incumbent.
   const replaced = (): boolean => fleet.reconcilers[index] !== reconciler || !fleet.live.has(index)
-  void waitToJoin(node, restartJoinTimeoutMs, replaced).then(async () => { if (!replaced()) await reconciler.start() })
+  void waitToJoin(node, defaultJoinTimeoutMs, replaced).then(async () => { if (!replaced()) await reconciler.start() })
 }
 
-/** How long a restarted node waits to join before it acts alone (the daemon's default). */
-const restartJoinTimeoutMs = 10_000
 
 export function liveNodes (fleet: Fleet): MeshNode[] {
   return [...fleet.live].map((i) => fleet.mesh.nodes[i] as MeshNode)
@@ -164,6 +162,21 @@ function judged (node: MeshNode): { view: TargetView, confirmed: boolean } {
 
 /** Each node's reconciler, so that the judge can reuse a view it computed. */
 const reconcilerOf = new WeakMap<MeshNode, Reconciler>()
+
+/**
+ * A condition for `waitFor` that holds once no live node has originated a record for `ms`: a formed
+ * fleet at rest (forming ends with a wave of originations, as nodes dial up to minNeighbours).
+ */
+export function originationsQuietFor (fleet: Fleet, ms: number): () => boolean {
+  const originations = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0)
+  let last = originations()
+  let quietSince = performance.now()
+  return () => {
+    const count = originations()
+    if (count !== last) [last, quietSince] = [count, performance.now()]
+    return performance.now() - quietSince >= ms
+  }
+}
 
 /** Resource ids running on live nodes. */
 export function runningResources (fleet: Fleet, nodes: Iterable<number> = fleet.live): string[] {
