@@ -342,3 +342,26 @@ describe('holding the work of a node that restarts', () => {
     expect(computeView(withApi, 'a', { nowMs: 10_000 }).assignments.filter((a) => a.service === 'api')).toHaveLength(2)
   })
 })
+
+describe('one view per database revision', () => {
+  it('is computed once per revision and per node, and again after any merge', () => {
+    const db = dbOf([...fullMesh(['a', 'b', 'c']), policy(service('web', { replicas: 2 }))])
+    const first = computeView(db, 'a', { admission: 'operator', nowMs: 5_000 })
+    expect(computeView(db, 'a', { admission: 'operator', nowMs: 6_000 })).toBe(first)
+    expect(computeView(db, 'a')).not.toBe(first) // another admission mode
+    expect(computeView(db, 'b', { admission: 'operator' })).not.toBe(first)
+    db.merge(policy(service('web', { replicas: 3 }), 2_000))
+    const after = computeView(db, 'a', { admission: 'operator' })
+    expect(after).not.toBe(first)
+    expect(after.viewHash).not.toBe(first.viewHash)
+    expect(computeView(db, 'a').assignments).toHaveLength(3)
+  })
+
+  it('is computed afresh while a hold is in force, and when explanations are asked for', () => {
+    const records = fullMesh(['a', 'b', 'c']).map((node) => node.nodeId === 'c' ? { ...node, holdUntilMs: 10_000 } : node)
+    const db = dbOf([...records, policy(service('web', { replicas: 2 }))])
+    expect(computeView(db, 'a', { nowMs: 5_000 })).not.toBe(computeView(db, 'a', { nowMs: 5_000 }))
+    expect(computeView(db, 'a', { nowMs: 11_000 })).toBe(computeView(db, 'a', { nowMs: 12_000 }))
+    expect(computeView(db, 'a', { explain: 'all' })).not.toBe(computeView(db, 'a', { explain: 'all' }))
+  })
+})

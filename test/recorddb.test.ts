@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
-  type ShoalRecord,
+  type NodeRecord, type ShoalRecord,
 } from '../src/core/index.ts'
 import { dbOf, nodeRecord, policy, service, tombstone } from './fixtures.ts'
 
@@ -205,5 +205,41 @@ describe('envelopes', () => {
     db.merge(nodeRecord('n1', { version: { generation: 1, seq: 2 } }), Uint8Array.of(2))
     db.merge(policy(service('web')))
     expect(db.envelopes()).toEqual([Uint8Array.of(2)])
+  })
+})
+
+describe('placement revision', () => {
+  const running = (phase: 'running' | 'starting' | 'failed'): NodeRecord['resources'] => [{ id: 'web@a', phase, specHash: 'h', restarts: 0 }]
+  const seq = (n: number): NodeRecord['version'] => ({ generation: 1, seq: n })
+
+  it('moves with what placement reads, not with status updates', () => {
+    const db = dbOf([nodeRecord('a', { resources: running('starting') })])
+    const revisions = (): [number, number] => [db.revision, db.placementRevision]
+    const [r0, p0] = revisions()
+    db.merge(nodeRecord('a', { version: seq(2), resources: running('running'), viewHash: 'v2', policyDigest: 'd2' }))
+    expect(revisions()).toEqual([r0 + 1, p0]) // a status update: same incumbents
+    db.merge(nodeRecord('a', { version: seq(3), resources: running('failed') }))
+    expect(revisions()).toEqual([r0 + 2, p0 + 1]) // no longer an incumbent
+    db.merge(nodeRecord('a', { version: seq(4), resources: running('failed'), adjacencies: ['b'] }))
+    db.merge(nodeRecord('a', { version: seq(5), resources: running('failed'), adjacencies: ['b'], labels: { zone: 'z' } }))
+    db.merge(nodeRecord('a', { version: seq(6), resources: running('failed'), adjacencies: ['b'], labels: { zone: 'z' }, slots: 3 }))
+    db.merge(nodeRecord('a', { version: seq(7), resources: running('failed'), adjacencies: ['b'], labels: { zone: 'z' }, slots: 3, holdUntilMs: 9 }))
+    expect(revisions()).toEqual([r0 + 6, p0 + 5])
+    db.merge(policy(service('web')))
+    db.merge(nodeRecord('b'))
+    expect(revisions()).toEqual([r0 + 8, p0 + 7])
+    db.merge(nodeRecord('b')) // a duplicate changes nothing
+    expect(revisions()).toEqual([r0 + 8, p0 + 7])
+    db.dropExpired(10 * 24 * 3_600_000, { maxAgeMs: 1, tombstoneRetentionMs: 1 })
+    expect(revisions()).toEqual([r0 + 9, p0 + 8])
+  })
+
+  it('keys derived values: the same value until placement can see a change', () => {
+    const db = dbOf([nodeRecord('a', { resources: running('starting') })])
+    const first = db.derived('x', () => ({}))
+    db.merge(nodeRecord('a', { version: seq(2), resources: running('running') }))
+    expect(db.derived('x', () => ({}))).toBe(first)
+    db.merge(policy(service('web')))
+    expect(db.derived('x', () => ({}))).not.toBe(first)
   })
 })

@@ -138,9 +138,20 @@ interface Context {
   readonly scratchIndices: Int32Array
 }
 
+/**
+ * The view `self` computes from `db`. Without holds in force and explanations asked for, the view
+ * depends on the records alone, so it is computed once per database revision and shared (do not mutate
+ * it): in the simulator the node's reconciler and the outside judge ask for the same view, and at 200
+ * nodes each computed it a second time on the event loop being timed.
+ */
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
   const source = options.admission === 'operator' ? admittedOnly(db) : db
   const held = heldNodeIds(db, source, options.nowMs)
+  if (held.size > 0 || options.explain !== undefined) return computeViewNow(db, self, options, held)
+  return db.derived(`view ${options.admission ?? 'open'} ${self}`, () => computeViewNow(db, self, options, held))
+}
+
+function computeViewNow (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): TargetView {
   const componentIds = [...new Set([...componentFrom(db, self, options.admission ?? 'open'), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   const policies = activePolicies(db)

@@ -15,7 +15,7 @@
 
 import { compareStrings, Hasher64 } from './hash.ts'
 import {
-  compareRecords, compareVersions, contentHash, nodeRecordKey, recordKey,
+  compareRecords, compareVersions, contentHash, nodeRecordKey, recordKey, samePlacementInputs,
   type NodeId, type NodeRecord, type NodeVersion, type PolicyFragment, type RecordKey, type RecordVersion, type ShoalRecord,
 } from './records.ts'
 
@@ -46,6 +46,8 @@ export class RecordDB {
   private readonly entries = new Map<RecordKey, Entry>()
   /** Bumped on every change; lets callers cache what they derive from the database. */
   private changeCount = 0
+  /** Bumped only by changes placement can see (`samePlacementInputs`): what views are cached by. */
+  private placementChangeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
   private readonly derivedValues = new Map<string, unknown>()
@@ -56,15 +58,24 @@ export class RecordDB {
   }
 
   /**
-   * A value derived from the records, computed once per revision under `key` (the same records give
-   * the same value). The reconciler's view, the node's own component and the simulator's judge all
-   * ask for the same component and admitted set; at 200 nodes each was a walk of the whole database.
-   * Callers must not mutate what they get.
+   * Bumped when a change can change a view: any policy, a node record whose placement inputs changed
+   * (`samePlacementInputs`), a node's first record, anything dropped. Status updates leave it alone.
+   */
+  get placementRevision (): number {
+    return this.placementChangeCount
+  }
+
+  /**
+   * A value derived from what placement reads (policies and nodes' placement inputs), computed once
+   * per placement revision under `key`. The reconciler's view, the node's own component and the
+   * simulator's judge all ask for the same views, components and admitted set; at 200 nodes each was a
+   * walk of the whole database, and every status record that followed a change made every node's
+   * judge compute its view again. Callers must not mutate what they get.
    */
   derived<T> (key: string, compute: () => T): T {
-    if (this.derivedRevision !== this.changeCount) {
+    if (this.derivedRevision !== this.placementChangeCount) {
       this.derivedValues.clear()
-      this.derivedRevision = this.changeCount
+      this.derivedRevision = this.placementChangeCount
     }
     if (this.derivedValues.has(key)) return this.derivedValues.get(key) as T
     const value = compute()
@@ -82,6 +93,7 @@ export class RecordDB {
     if (existing === undefined) {
       this.entries.set(key, { record, envelope, hash: undefined })
       this.changeCount++
+      this.placementChangeCount++
       return 'added'
     }
     const order = compareRecords(record, existing.record)
@@ -89,6 +101,7 @@ export class RecordDB {
     if (order < 0) return 'stale'
     this.entries.set(key, { record, envelope, hash: undefined })
     this.changeCount++
+    if (record.kind === 'policy' || existing.record.kind === 'policy' || !samePlacementInputs(record, existing.record)) this.placementChangeCount++
     return 'replaced'
   }
 
@@ -142,7 +155,10 @@ export class RecordDB {
       if (isExpired(record, nowMs, limits)) removed.push(key)
     }
     for (const key of removed) this.entries.delete(key)
-    if (removed.length > 0) this.changeCount++
+    if (removed.length > 0) {
+      this.changeCount++
+      this.placementChangeCount++
+    }
     return removed
   }
 

@@ -178,6 +178,26 @@ export function workloadHash (workload: WorkloadSpec): string {
   return hash64Hex(canonicalJson(workload))
 }
 
+/**
+ * True when two records of one node give placement the same inputs: labels, slots, adjacencies, the
+ * workloads it runs as an incumbent (not failed, not provisional) and its hold. What else a record
+ * says (phases, restarts, its view hash, its version) changes with every status update and cannot
+ * change any node's view.
+ */
+export function samePlacementInputs (a: NodeRecord, b: NodeRecord): boolean {
+  return a.slots === b.slots && a.holdUntilMs === b.holdUntilMs &&
+    sameList(a.adjacencies, b.adjacencies) && sameList(incumbentIds(a), incumbentIds(b)) &&
+    canonicalJson(a.labels) === canonicalJson(b.labels)
+}
+
+function incumbentIds (record: NodeRecord): string[] {
+  return record.resources.filter((resource) => resource.phase !== 'failed' && resource.provisional !== true).map((resource) => resource.id)
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i])
+}
+
 export function isTombstone (record: ShoalRecord): boolean {
   return record.kind === 'policy' && record.body === null
 }

@@ -66,16 +66,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private running: Promise<void> | undefined
   private stopped = false
   private lastView: TargetView | undefined
-  private lastViewRevision: number | undefined
   /** Resources found at start and not yet assigned here by a view of this life. */
   private readonly provisional = new Set<string>()
   /** Which actuator reported each resource at the last observe. */
   private readonly resourceOwners = new Map<string, Actuator>()
-  /** Per node, the placement inputs of its last record: what makes its records relevant to the view. */
-  private readonly placementInputs = new Map<string, string>()
+  /** The database's placement revision when a change was last noted. */
+  private notedPlacementRevision: number | undefined
   private readonly holdTimers = new Set<NodeJS.Timeout>()
   private readonly onRecord = (record: ShoalRecord): void => {
-    if (this.affectsView(record)) this.noteChange()
+    if (this.affectsView()) this.noteChange()
     if (record.kind === 'node' && record.holdUntilMs !== undefined) this.recomputeAt(record.holdUntilMs)
   }
 
@@ -89,11 +88,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   get view (): TargetView | undefined {
     return this.lastView
-  }
-
-  /** The database revision the last view was computed from: the same revision gives the same view. */
-  get viewRevision (): number | undefined {
-    return this.lastViewRevision
   }
 
   async start (): Promise<void> {
@@ -121,18 +115,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   /**
-   * Whether a merged record can change the view. Policies always can. A node record can only through
-   * its labels, slots, adjacencies, or which workloads it runs as an incumbent — not through its view
-   * hash, policy digest or version, which change on every status update. Without this filter, the
-   * status records that follow every change keep the throttle's hold doubling, and the next real
-   * change waits for it.
+   * Whether a merged record can change the view: the database's placement revision moved (a policy, or
+   * a node's labels, slots, adjacencies, incumbent workloads or hold). Not a node's view hash, policy
+   * digest or version, which change on every status update: without this filter the status records
+   * that follow every change keep the throttle's hold doubling, and the next real change waits for it.
    */
-  private affectsView (record: ShoalRecord): boolean {
-    if (record.kind === 'policy') return true
-    const incumbents = record.resources.filter((r) => r.phase !== 'failed' && r.provisional !== true).map((r) => r.id).sort()
-    const inputs = canonicalJson([record.labels, record.slots, record.adjacencies, incumbents, record.holdUntilMs ?? null])
-    if (this.placementInputs.get(record.nodeId) === inputs) return false
-    this.placementInputs.set(record.nodeId, inputs)
+  private affectsView (): boolean {
+    const revision = this.options.mesh.db.placementRevision
+    if (revision === this.notedPlacementRevision) return false
+    this.notedPlacementRevision = revision
     return true
   }
 
@@ -165,10 +156,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private async run (): Promise<void> {
     if (this.stopped) return
     const mesh = this.options.mesh
-    const revision = mesh.db.revision
     const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission, nowMs: this.now() })
     this.lastView = view
-    this.lastViewRevision = revision
     this.emit('view:computed', view)
     const mine = view.byNode.get(mesh.peerId) ?? []
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)

@@ -78,6 +78,11 @@ export interface NetConfig {
    */
   readonly gossipLazyDegree: number
   readonly gossipHistoryWindows: number
+  /**
+   * Gossipsub 1.2: on a message's first arrival a node tells its other mesh peers it has it (IDONTWANT),
+   * for messages of at least this many bytes, so they skip sending their copy.
+   */
+  readonly gossipDontWantMinBytes: number
 }
 
 export const defaultNetConfig: NetConfig = Object.freeze({
@@ -107,6 +112,7 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   gossipHeartbeatMs: 700,
   gossipLazyDegree: 6, // gossipsub's defaults
   gossipHistoryWindows: 3,
+  gossipDontWantMinBytes: 512, // gossipsub's default
 })
 
 /**

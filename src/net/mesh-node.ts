@@ -527,6 +527,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       ...meshDegrees(this.config.gossipMeshDegree),
       Dlazy: this.config.gossipLazyDegree,
       mcacheGossip: this.config.gossipHistoryWindows,
+      idontwantMinDataSize: this.config.gossipDontWantMinBytes,
       scoreParams: createPeerScoreParams({
         IPColocationFactorWeight: 0,
         topics: Object.fromEntries(topics.map((topic) => [topic, topicScore])),

@@ -24,7 +24,6 @@ export async function startFleet (count: number, labels: (index: number) => Reco
   })
   const actuators = mesh.nodes.map(() => new MemoryActuator())
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
-  mesh.nodes.forEach((node, i) => reconcilerOf.set(node, reconcilers[i] as Reconciler))
   for (const reconciler of reconcilers) await reconciler.start()
   return { mesh, actuators, reconcilers, live: new Set(mesh.nodes.keys()) }
 }
@@ -62,7 +61,6 @@ export async function restartNode (fleet: Fleet, index: number): Promise<void> {
   const node = await MeshNode.create(restarted)
   const actuator = new MemoryActuator()
   const reconciler = new Reconciler({ mesh: node, actuators: [actuator], admission: 'operator' })
-  reconcilerOf.set(node, reconciler)
   fleet.mesh.nodes[index] = node
   fleet.mesh.inits[index] = restarted
   fleet.actuators[index] = actuator
@@ -124,7 +122,7 @@ export function converged (fleet: Fleet): boolean {
 export function confirmed (fleet: Fleet): boolean {
   return components(fleet).every((group) => {
     const nodes = group.map((i) => fleet.mesh.nodes[i] as MeshNode)
-    return agreedView(nodes) !== undefined && nodes.every((node) => judged(node).confirmed)
+    return agreedView(nodes) !== undefined && nodes.every(confirmedBy)
   })
 }
 
@@ -132,7 +130,7 @@ export function confirmed (fleet: Fleet): boolean {
 function agreedView (nodes: readonly MeshNode[]): TargetView | undefined {
   let agreed: TargetView | undefined
   for (const node of nodes) {
-    const { view } = judged(node)
+    const view = viewOf(node)
     if (view.component.length !== nodes.length) return undefined
     if (agreed !== undefined && agreed.viewHash !== view.viewHash) return undefined
     agreed = view
@@ -141,27 +139,25 @@ function agreedView (nodes: readonly MeshNode[]): TargetView | undefined {
 }
 
 /**
- * A node's view and judgement, recomputed only when its database changed (or while it holds a
- * restarting node's work, when time alone can change the view). Without the cache, polling every few
- * milliseconds computed N views per poll, and at 50 nodes the judge took a large share of the very
- * event loop whose convergence it was timing.
+ * The view a node computes now. computeView computes it once per placement revision of the node's
+ * database and shares it with the node's reconciler; before, polling every few milliseconds computed
+ * N views per poll, and every status record after a change made each view be computed again, on the
+ * event loop whose convergence the judge was timing.
  */
-const judgements = new WeakMap<MeshNode, { revision: number, view: TargetView, confirmed: boolean }>()
-function judged (node: MeshNode): { view: TargetView, confirmed: boolean } {
-  const cached = judgements.get(node)
-  if (cached !== undefined && cached.revision === node.db.revision && cached.view.held.length === 0) return cached
-  // The node's reconciler may have computed this very view already (same database revision): the
-  // judge's own computeViews then no longer double the CPU a change costs the shared loop.
-  const reconciler = reconcilerOf.get(node)
-  const reusable = reconciler?.viewRevision === node.db.revision && reconciler.view !== undefined && reconciler.view.held.length === 0
-  const view = reusable ? reconciler.view as TargetView : computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
-  const fresh = { revision: node.db.revision, view, confirmed: judgeConvergence(node.db, view).converged }
-  judgements.set(node, fresh)
-  return fresh
+function viewOf (node: MeshNode): TargetView {
+  return computeView(node.db, node.peerId, { admission: 'operator', nowMs: Date.now() })
 }
 
-/** Each node's reconciler, so that the judge can reuse a view it computed. */
-const reconcilerOf = new WeakMap<MeshNode, Reconciler>()
+/** Whether a node's database says the fleet converged; judged again only when the database changed. */
+const confirmations = new WeakMap<MeshNode, { revision: number, view: TargetView, confirmed: boolean }>()
+function confirmedBy (node: MeshNode): boolean {
+  const view = viewOf(node)
+  const cached = confirmations.get(node)
+  if (cached !== undefined && cached.revision === node.db.revision && cached.view === view) return cached.confirmed
+  const confirmed = judgeConvergence(node.db, view).converged
+  confirmations.set(node, { revision: node.db.revision, view, confirmed })
+  return confirmed
+}
 
 /**
  * A condition for `waitFor` that holds once no live node has originated a record for `ms`: a formed
