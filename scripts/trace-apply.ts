@@ -3,7 +3,10 @@
 // reached the nodes, when the three hosts acted, when each host's new record reached how many nodes,
 // when the fleet was judged converged, and the longest the event loop was held meanwhile.
 //
-//   npm run trace:apply -- --nodes 50 --rounds 5
+//   npm run trace:apply -- --nodes 50 --rounds 5 [--profile /tmp/apply.cpuprofile] [--net '{"gossipMeshDegree": 4}']
+//
+// With `--profile`, the rounds (not forming) are CPU-profiled: the file opens in Chrome DevTools, and
+// the functions that took the most time of their own are printed.
 //
 // It is what showed that the three hosts' records do not flood side by side in one process: each
 // flood runs to its end in microtasks (the memory transport delivers without a timer), so the next
@@ -12,16 +15,18 @@
 import '../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
+import { Session } from 'node:inspector/promises'
+import { writeFileSync } from 'node:fs'
 import type { ShoalRecord } from '../src/core/index.ts'
-import { fastNetConfig } from '../src/net/index.ts'
+import { fastNetConfig, type NetConfig } from '../src/net/index.ts'
 import { components, converged, runningResources, startFleet, stopFleet, waitFor } from '../src/testing/index.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' }, profile: { type: 'string' }, net: { type: 'string', default: '{}' } } })
 const n = Number(values.nodes)
 const rounds = Number(values.rounds)
 if (!(n >= 4) || !(rounds >= 1)) throw new Error('--nodes must be at least 4 and --rounds at least 1')
 
-const fleet = await startFleet(n, (i) => ({ zone: `zone-${i % 3}` }), 'memory', { config: fastNetConfig })
+const fleet = await startFleet(n, (i) => ({ zone: `zone-${i % 3}` }), 'memory', { config: { ...fastNetConfig, ...JSON.parse(values.net) as Partial<NetConfig> } })
 await waitFor('one component', () => components(fleet).length === 1, 300_000, 100)
 const operator = fleet.mesh.operator
 const webHosts = (): number[] => [...fleet.live].filter((i) => runningResources(fleet, [i]).some((id) => id.startsWith('web@')))
@@ -53,6 +58,12 @@ const spread = (times: number[]): string => {
   return `${sorted.length} nodes, first ${sorted[0]?.toFixed(0)} ms, median ${sorted[sorted.length >> 1]?.toFixed(0)} ms, last ${sorted.at(-1)?.toFixed(0)} ms`
 }
 
+const profiler = values.profile === undefined ? undefined : new Session()
+if (profiler !== undefined) {
+  profiler.connect()
+  await profiler.post('Profiler.enable')
+  await profiler.post('Profiler.start')
+}
 for (let round = 1; round <= rounds; round++) {
   policyArrivals.length = 0
   recordArrivals.clear()
@@ -71,5 +82,26 @@ for (let round = 1; round <= rounds; round++) {
   for (const [nodeId, times] of recordArrivals) console.log(`  record of …${nodeId.slice(-6)} reached ${spread(times)}`)
   await new Promise((resolve) => setTimeout(resolve, 2_000))
 }
+if (profiler !== undefined) {
+  const { profile } = await profiler.post('Profiler.stop')
+  writeFileSync(values.profile as string, JSON.stringify(profile))
+  printSelfTimes(profile)
+}
 await stopFleet(fleet)
 process.exit(0)
+
+/** The functions with the most time of their own over the profiled rounds. */
+function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number } }>, samples?: number[] | undefined, timeDeltas?: number[] | undefined }): void {
+  const nodeById = new Map(profile.nodes.map((node) => [node.id, node]))
+  const selfMs = new Map<string, number>()
+  let totalMs = 0
+  profile.samples?.forEach((id, i) => {
+    const frame = nodeById.get(id)?.callFrame
+    const ms = (profile.timeDeltas?.[i] ?? 0) / 1_000
+    totalMs += ms
+    const name = frame === undefined ? '?' : `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+    selfMs.set(name, (selfMs.get(name) ?? 0) + ms)
+  })
+  console.log(`profile: ${totalMs.toFixed(0)} ms sampled; most time of their own:`)
+  for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${name}`)
+}
