@@ -84,6 +84,8 @@ const lines = [
   row('memory per node: heap', sizes.map((s) => fleet(s, 'heapPerNodeMB', plain(' MB'))), ''),
   row('memory per node after a full GC: RSS', sizes.map((s) => fleet(s, 'rssAfterGcPerNodeMB', plain(' MB'))), '200: < 5 MB'),
   row('memory per node after a full GC: heap', sizes.map((s) => fleet(s, 'heapAfterGcPerNodeMB', plain(' MB'))), ''),
+  row('memory per node after a compacting GC and 3 s: RSS', sizes.map((s) => fleet(s, 'rssCompactedPerNodeMB', plain(' MB'))), '200: < 5 MB'),
+  row('memory per node after a compacting GC and 3 s: V8 heap reserved', sizes.map((s) => fleet(s, 'heapCompactedPerNodeMB', plain(' MB'))), ''),
 ]
 for (const size of sizes) {
   const figures = fleets.get(size)
