@@ -149,12 +149,8 @@ export const fastNetConfig: NetConfig = Object.freeze({
   // re-place (0.4–0.6 s before) and a 3-replica change 0.9 s to be confirmed (0.4 s): the mesh of
   // degree 3 misses some nodes, and IHAVE/IWANT is what reaches them before the next digest sync.
   gossipLazyDegree: 3,
-  // No IDONTWANT (gossipsub 1.2): on a record's first arrival a node told its other mesh peers it had
-  // it, one more message each, and over the memory transport that message arrives after their own copy
-  // was sent: it saves no duplicate, and every message costs the shared loop the same plumbing whatever
-  // its size. Measured, 50 nodes: one ~940-byte broadcast 113 → 65 ms, one and three answers 527 → 263
-  // ms, forming 16.5 → 11.5 s (scripts/bench-fleet.ts). Daemons keep gossipsub's 512 bytes.
-  gossipDontWantMinBytes: defaultNetConfig.recordBytesMax + 1,
+  // IDONTWANT stays on (gossipsub's 512 bytes). Tried off: 50 nodes, one broadcast 113 → 65 ms; but at
+  // 200 nodes a 3-replica change converged in 1.9–4.0 s against 1.3–1.7 s with it (trace:apply).
 })
 
 export function validateNetConfig (config: NetConfig): string[] {
