@@ -140,7 +140,7 @@ interface Context {
 
 /**
  * The view `self` computes from `db`. Without holds in force and explanations asked for, the view
- * depends on the records alone, so it is computed once per database revision and shared (do not mutate
+ * depends on the records alone, so it is computed once per placement revision and shared (do not mutate
  * it): in the simulator the node's reconciler and the outside judge ask for the same view, and at 200
  * nodes each computed it a second time on the event loop being timed.
  */
