@@ -35,7 +35,7 @@ const applyWeb = async (round: number): Promise<void> => {
   await fleet.mesh.nodes[round % n]!.publish(signed.envelope)
 }
 await applyWeb(0)
-await waitFor('web placed', () => converged(fleet) && webHosts().length === 3, 60_000, 10)
+await waitFor('web placed', () => converged(fleet) && webHosts().length === 3, 300_000, 10)
 await new Promise((resolve) => setTimeout(resolve, 3_000))
 
 let t0: number | undefined
