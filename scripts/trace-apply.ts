@@ -19,7 +19,7 @@ import { Session } from 'node:inspector/promises'
 import { writeFileSync } from 'node:fs'
 import type { ShoalRecord } from '../src/core/index.ts'
 import { fastNetConfig, type NetConfig } from '../src/net/index.ts'
-import { components, converged, runningResources, startFleet, stopFleet, waitFor } from '../src/testing/index.ts'
+import { components, converged, runningResources, startFleet, stopFleet, waitFor, waitForFleet } from '../src/testing/index.ts'
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' }, profile: { type: 'string' }, net: { type: 'string', default: '{}' } } })
 const n = Number(values.nodes)
@@ -73,7 +73,7 @@ for (let round = 1; round <= rounds; round++) {
   const lag = setInterval(() => { const now = performance.now(); longestHoldMs = Math.max(longestHoldMs, now - tick); tick = now }, 1)
   t0 = performance.now()
   await applyWeb(round)
-  const convergedMs = await waitFor('converged', () => converged(fleet) && webHosts().length === 3, 60_000, 5)
+  const convergedMs = await waitForFleet(fleet, 'converged', () => converged(fleet) && webHosts().length === 3, 60_000)
   clearInterval(lag)
   t0 = undefined
   console.log(`round ${round}: converged in ${convergedMs.toFixed(0)} ms; event loop held up to ${longestHoldMs.toFixed(0)} ms at once`)

@@ -26,7 +26,7 @@ import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
-  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, originationsQuietFor, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor,
+  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, originationsQuietFor, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor, waitForFleet,
   type Fleet,
 } from '../src/testing/index.ts'
 
@@ -315,13 +315,13 @@ async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { exp
   if (expectation.converged !== undefined) {
     const start = performance.now()
     try {
-      convergedMs = await waitFor('convergence', () => converged(fleet), expectation.converged, 10)
+      convergedMs = await waitForFleet(fleet, 'convergence', () => converged(fleet), expectation.converged)
     } catch {
       return { convergedMs: null, problem: `not converged within ${expectation.converged} ms` }
     }
     try {
-      await waitFor('confirmation', () => converged(fleet) && confirmed(fleet), expectation.converged, 10)
-      confirmedMs = performance.now() - start
+      const afterMs = performance.now() - start
+      confirmedMs = afterMs + await waitForFleet(fleet, 'confirmation', () => converged(fleet) && confirmed(fleet), expectation.converged, { records: true })
     } catch {
       return { convergedMs, problem: `converged in ${convergedMs.toFixed(0)} ms, but not every node's database said so within ${expectation.converged} ms` }
     }

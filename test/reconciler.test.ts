@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ServiceSpec } from '../src/core/index.ts'
-import { converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, type Fleet } from '../src/testing/index.ts'
+import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, waitForFleet, type Fleet } from '../src/testing/index.ts'
 
 let fleet: Fleet | undefined
 afterEach(async () => {
@@ -41,5 +41,18 @@ describe('reconciler', () => {
     for (const id of webRunning.filter((id) => id !== `web@${fleet!.mesh.nodes[victim]!.peerId}`)) expect(after).toContain(id)
     for (const i of live) expect(new Set(fleet.actuators[i]!.starts).size).toBe(fleet.actuators[i]!.starts.length)
     console.log(`apply → converged in ${applyMs.toFixed(0)} ms; node lost → converged in ${recoverMs.toFixed(0)} ms`)
+  })
+  it('waitForFleet sees convergence as a reconciler finishes its run, not at the next poll', async () => {
+    fleet = await startFleet(4, (i) => ({ zone: `zone-${i % 3}`, role: 'web' }))
+    await waitFor('one component of 4', () => fleet!.mesh.nodes.every((node) => node.component().size === 4), 15_000)
+    await fleet.mesh.nodes[0]!.publish((await fleet.mesh.operator.sign(web)).envelope)
+    // Polls an hour apart: only the reconcilers' runs and the merged records can end these waits.
+    const convergedMs = await waitForFleet(fleet, 'converged', () => converged(fleet!), 15_000, { pollMs: 3_600_000 })
+    expect(runningResources(fleet).filter((id) => id.startsWith('web@'))).toHaveLength(3)
+    expect(converged(fleet)).toBe(true)
+    const confirmedMs = await waitForFleet(fleet, 'confirmed', () => confirmed(fleet!), 15_000, { records: true, pollMs: 3_600_000 })
+    expect(confirmed(fleet)).toBe(true)
+    expect(convergedMs + confirmedMs).toBeLessThan(15_000)
+    await expect(waitForFleet(fleet, 'the impossible', () => false, 50, { pollMs: 3_600_000 })).rejects.toThrow('timed out after 50 ms waiting for the impossible')
   })
 })

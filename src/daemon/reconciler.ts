@@ -55,6 +55,8 @@ export interface ReconcilerOptions {
 export interface ReconcilerEvents {
   'view:computed': [view: TargetView]
   'actions:applied': [actions: readonly Action[], failures: readonly string[]]
+  /** A run ended: the view it computed is `view`, and the node's local state reports what it runs. */
+  'run:finished': [view: TargetView]
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
@@ -168,6 +170,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const after = actions.length > 0 ? await this.observeAll() : before
     for (const provisionalId of this.provisional) if (!after.some((w) => w.resourceId === provisionalId)) this.provisional.delete(provisionalId)
     this.publish(view, after)
+    this.emit('run:finished', view)
     const unsettled = failures.length > 0 || after.some((workload) => workload.phase !== 'running')
     if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
   }
