@@ -145,8 +145,7 @@ interface Context {
  * nodes each computed it a second time on the event loop being timed.
  */
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
-  const source = options.admission === 'operator' ? admittedOnly(db) : db
-  const held = heldNodeIds(db, source, options.nowMs)
+  const held = heldNodeIds(db, options.admission ?? 'open', options.nowMs)
   if (held.size > 0 || options.explain !== undefined) return computeViewNow(db, self, options, held)
   return db.derived(`view ${options.admission ?? 'open'} ${self}`, () => computeViewNow(db, self, options, held))
 }
@@ -199,13 +198,19 @@ function computeViewNow (db: RecordDB, self: NodeId, options: ViewOptions, held:
   return { self, component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
 }
 
-/** Nodes whose record asks for their work to be held at `nowMs` (see step 0). */
-export function heldNodeIds (db: RecordDB, source: NodeRecordSource, nowMs: number | undefined): Set<NodeId> {
+/**
+ * Nodes whose record asks for their work to be held at `nowMs` (see step 0). Which nodes ask, and
+ * until when, is found once per placement revision: this runs on every computeView, and the judge of
+ * a 200-node fleet asks for 200 views each time a reconciler finishes a run.
+ */
+export function heldNodeIds (db: RecordDB, admission: 'open' | 'operator', nowMs: number | undefined): Set<NodeId> {
   const held = new Set<NodeId>()
   if (nowMs === undefined) return held
-  for (const record of db.nodeRecords()) {
-    if (record.holdUntilMs !== undefined && nowMs < record.holdUntilMs && source.nodeRecord(record.nodeId) !== undefined) held.add(record.nodeId)
-  }
+  const holds = db.derived(`holds ${admission}`, () => {
+    const source = admission === 'operator' ? admittedOnly(db) : db
+    return db.nodeRecords().filter((record) => record.holdUntilMs !== undefined && source.nodeRecord(record.nodeId) !== undefined)
+  })
+  for (const record of holds) if (nowMs < (record.holdUntilMs as number)) held.add(record.nodeId)
   return held
 }
 
