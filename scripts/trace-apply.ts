@@ -73,7 +73,7 @@ for (let round = 1; round <= rounds; round++) {
   const lag = setInterval(() => { const now = performance.now(); longestHoldMs = Math.max(longestHoldMs, now - tick); tick = now }, 1)
   t0 = performance.now()
   await applyWeb(round)
-  const convergedMs = await waitForFleet(fleet, 'converged', () => converged(fleet) && webHosts().length === 3, 60_000)
+  const convergedMs = since() + await waitForFleet(fleet, 'converged', () => converged(fleet) && webHosts().length === 3, 60_000)
   clearInterval(lag)
   t0 = undefined
   console.log(`round ${round}: converged in ${convergedMs.toFixed(0)} ms; event loop held up to ${longestHoldMs.toFixed(0)} ms at once`)

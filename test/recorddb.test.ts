@@ -242,4 +242,17 @@ describe('placement revision', () => {
     db.merge(policy(service('web')))
     expect(db.derived('x', () => ({}))).not.toBe(first)
   })
+
+  it('keys topology values: the same until adjacencies, admission or the set of nodes change', () => {
+    const db = dbOf([nodeRecord('a', { adjacencies: ['b'] }), nodeRecord('b', { adjacencies: ['a'] })])
+    const first = db.derived('c', () => ({}), 'topology')
+    db.merge(policy(service('web'))) // a view can change, a component cannot
+    db.merge(nodeRecord('a', { version: seq(2), adjacencies: ['b'], labels: { zone: 'y' } }))
+    expect(db.derived('c', () => ({}), 'topology')).toBe(first)
+    db.merge(nodeRecord('a', { version: seq(3), adjacencies: [] }))
+    const second = db.derived('c', () => ({}), 'topology')
+    expect(second).not.toBe(first)
+    db.merge(policy({ kind: 'Admission', name: 'b' }))
+    expect(db.derived('c', () => ({}), 'topology')).not.toBe(second)
+  })
 })

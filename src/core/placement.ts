@@ -34,7 +34,7 @@ import type { RecordDB } from './recorddb.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   workloadHash,
-  type Labels, type NodeId, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
+  type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
 export interface Assignment {
@@ -220,12 +220,12 @@ export function admittedNodeIds (db: RecordDB): ReadonlySet<NodeId> {
     const admitted = new Set<NodeId>()
     for (const policy of db.policies()) if (policy.body?.kind === 'Admission') admitted.add(policy.body.name)
     return admitted
-  })
+  }, 'topology')
 }
 
 /** `self`'s component (two-way adjacencies, admitted nodes only in operator mode), once per revision. */
 export function componentFrom (db: RecordDB, self: NodeId, admission: 'open' | 'operator'): ReadonlySet<NodeId> {
-  return db.derived(`component ${admission} ${self}`, () => componentOf(admission === 'operator' ? admittedOnly(db) : db, self))
+  return db.derived(`component ${admission} ${self}`, () => componentOf(admission === 'operator' ? admittedOnly(db) : db, self), 'topology')
 }
 
 /** A view of the database in which only admitted nodes have records. */
@@ -269,11 +269,19 @@ function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings
       freeSlots: record.slots,
       drained: nodeSettings?.drain === true,
       cordoned: nodeSettings?.cordon === true || held.has(id),
-      hash: hash32(id),
-      running: incumbentServices(id, record.resources),
+      ...factsOf(record),
     })
   }
   return nodes
+}
+
+const recordFacts = new WeakMap<NodeRecord, { readonly hash: number, readonly running: ReadonlySet<string> }>()
+
+/** What placement derives from a record alone, remembered per record object (records are immutable). */
+function factsOf (record: NodeRecord): { readonly hash: number, readonly running: ReadonlySet<string> } {
+  let facts = recordFacts.get(record)
+  if (facts === undefined) recordFacts.set(record, facts = { hash: hash32(record.nodeId), running: incumbentServices(record.nodeId, record.resources) })
+  return facts
 }
 
 function incumbentServices (nodeId: NodeId, resources: readonly ResourceStatus[]): Set<string> {

@@ -190,6 +190,16 @@ export function samePlacementInputs (a: NodeRecord, b: NodeRecord): boolean {
     canonicalJson(a.labels) === canonicalJson(b.labels)
 }
 
+/**
+ * True when replacing `b` by `a` leaves every component as it was: for a node, the same adjacencies;
+ * for a policy, neither is an Admission fragment (operator-mode components hold admitted nodes only).
+ */
+export function sameTopologyInputs (a: ShoalRecord, b: ShoalRecord): boolean {
+  if (a.kind === 'node' && b.kind === 'node') return sameList(a.adjacencies, b.adjacencies)
+  if (a.kind === 'policy' && b.kind === 'policy') return a.body?.kind !== 'Admission' && b.body?.kind !== 'Admission'
+  return false
+}
+
 function incumbentIds (record: NodeRecord): string[] {
   return record.resources.filter((resource) => resource.phase !== 'failed' && resource.provisional !== true).map((resource) => resource.id)
 }
