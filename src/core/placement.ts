@@ -34,7 +34,7 @@ import type { RecordDB } from './recorddb.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   workloadHash,
-  type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
+  type Labels, type NodeId, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
 export interface Assignment {
@@ -269,19 +269,11 @@ function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings
       freeSlots: record.slots,
       drained: nodeSettings?.drain === true,
       cordoned: nodeSettings?.cordon === true || held.has(id),
-      ...factsOf(record),
+      hash: hash32(id),
+      running: incumbentServices(id, record.resources),
     })
   }
   return nodes
-}
-
-const recordFacts = new WeakMap<NodeRecord, { readonly hash: number, readonly running: ReadonlySet<string> }>()
-
-/** What placement derives from a record alone, remembered per record object (records are immutable). */
-function factsOf (record: NodeRecord): { readonly hash: number, readonly running: ReadonlySet<string> } {
-  let facts = recordFacts.get(record)
-  if (facts === undefined) recordFacts.set(record, facts = { hash: hash32(record.nodeId), running: incumbentServices(record.nodeId, record.resources) })
-  return facts
 }
 
 function incumbentServices (nodeId: NodeId, resources: readonly ResourceStatus[]): Set<string> {
