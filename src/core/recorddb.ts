@@ -15,7 +15,7 @@
 
 import { compareStrings, Hasher64 } from './hash.ts'
 import {
-  compareRecords, compareVersions, contentHash, nodeRecordKey, recordKey, samePlacementInputs, sameTopologyInputs,
+  compareRecords, compareVersions, contentHash, nodeRecordKey, recordKey, samePlacementInputs, sameTopologyInputs, shapesTopology,
   type NodeId, type NodeRecord, type NodeVersion, type PolicyFragment, type RecordKey, type RecordVersion, type ShoalRecord,
 } from './records.ts'
 
@@ -92,7 +92,7 @@ export class RecordDB {
       this.entries.set(key, { record, envelope, hash: undefined })
       this.changeCount++
       this.placementChangeCount++
-      if (record.kind === 'node' || record.body?.kind === 'Admission') this.topologyChangeCount++
+      if (shapesTopology(record)) this.topologyChangeCount++
       return 'added'
     }
     const order = compareRecords(record, existing.record)

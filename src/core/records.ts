@@ -196,8 +196,12 @@ export function samePlacementInputs (a: NodeRecord, b: NodeRecord): boolean {
  */
 export function sameTopologyInputs (a: ShoalRecord, b: ShoalRecord): boolean {
   if (a.kind === 'node' && b.kind === 'node') return sameList(a.adjacencies, b.adjacencies)
-  if (a.kind === 'policy' && b.kind === 'policy') return a.body?.kind !== 'Admission' && b.body?.kind !== 'Admission'
-  return false
+  return !shapesTopology(a) && !shapesTopology(b)
+}
+
+/** Whether a record can shape a component at all: a node's record, or an Admission fragment. */
+export function shapesTopology (record: ShoalRecord): boolean {
+  return record.kind === 'node' || record.body?.kind === 'Admission'
 }
 
 function incumbentIds (record: NodeRecord): string[] {
