@@ -3,10 +3,12 @@
 // reached the nodes, when the three hosts acted, when each host's new record reached how many nodes,
 // when the fleet was judged converged, and the longest the event loop was held meanwhile.
 //
-//   npm run trace:apply -- --nodes 50 --rounds 5 [--profile /tmp/apply.cpuprofile] [--net '{"gossipMeshDegree": 4}']
+//   npm run trace:apply -- --nodes 50 --rounds 5 [--profile /tmp/apply.cpuprofile] [--heap-profile /tmp/apply.heapprofile] [--net '{"gossipMeshDegree": 4}']
 //
 // With `--profile`, the rounds (not forming) are CPU-profiled: the file opens in Chrome DevTools, and
-// the functions that took the most time of their own are printed.
+// the functions that took the most time of their own are printed. With `--heap-profile`, what the
+// rounds allocate is sampled (V8's sampling heap profiler, garbage included): the places that
+// allocated the most are printed.
 //
 // It is what showed that the three hosts' records do not flood side by side in one process: each
 // flood runs to its end in microtasks (the memory transport delivers without a timer), so the next
@@ -21,7 +23,7 @@ import type { ShoalRecord } from '../src/core/index.ts'
 import { fastNetConfig, type NetConfig } from '../src/net/index.ts'
 import { components, converged, runningResources, startFleet, stopFleet, waitFor, waitForFleet } from '../src/testing/index.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' }, profile: { type: 'string' }, net: { type: 'string', default: '{}' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' }, profile: { type: 'string' }, 'heap-profile': { type: 'string' }, net: { type: 'string', default: '{}' } } })
 const n = Number(values.nodes)
 const rounds = Number(values.rounds)
 if (!(n >= 4) || !(rounds >= 1)) throw new Error('--nodes must be at least 4 and --rounds at least 1')
@@ -64,6 +66,12 @@ if (profiler !== undefined) {
   await profiler.post('Profiler.enable')
   await profiler.post('Profiler.start')
 }
+const heapProfiler = values['heap-profile'] === undefined ? undefined : new Session()
+if (heapProfiler !== undefined) {
+  heapProfiler.connect()
+  // Samples kept after they are collected too: the garbage is what the GC time is spent on.
+  await heapProfiler.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+}
 for (let round = 1; round <= rounds; round++) {
   policyArrivals.length = 0
   recordArrivals.clear()
@@ -87,6 +95,11 @@ if (profiler !== undefined) {
   writeFileSync(values.profile as string, JSON.stringify(profile))
   printSelfTimes(profile)
 }
+if (heapProfiler !== undefined) {
+  const { profile } = await heapProfiler.post('HeapProfiler.stopSampling')
+  writeFileSync(values['heap-profile'] as string, JSON.stringify(profile))
+  printAllocations(profile)
+}
 await stopFleet(fleet)
 process.exit(0)
 
@@ -104,4 +117,22 @@ function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: { func
   })
   console.log(`profile: ${totalMs.toFixed(0)} ms sampled; most time of their own:`)
   for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${name}`)
+}
+
+interface AllocationNode { callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: AllocationNode[] }
+
+/** The functions that allocated the most over the profiled rounds (sampled, so approximate). */
+function printAllocations (profile: { head: AllocationNode }): void {
+  const bytes = new Map<string, number>()
+  let total = 0
+  const visit = (node: AllocationNode): void => {
+    const frame = node.callFrame
+    const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+    bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize)
+    total += node.selfSize
+    node.children.forEach(visit)
+  }
+  visit(profile.head)
+  console.log(`heap profile: ${(total / 1e6).toFixed(0)} MB allocated (sampled); most allocated by:`)
+  for (const [name, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${(size / 1e6).toFixed(1).padStart(7)} MB  ${name}`)
 }
