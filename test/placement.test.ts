@@ -57,6 +57,50 @@ describe('deterministic', () => {
     }), runs)
   })
 
+  it('a view shared between databases is the one each computes alone', () => {
+    // computeView shares views between databases with the same placement inputs (the nodes of one
+    // process). Near-identical clusters — one node's slots, labels or running work changed, or a
+    // setting gone — must each get their own view, whatever was computed before them.
+    const variants = (cluster: ClusterCase, pick: number): ClusterCase[] => {
+      const at = pick % cluster.nodes.length
+      const changed = (change: (node: NodeRecord) => NodeRecord): ClusterCase =>
+        ({ ...cluster, nodes: cluster.nodes.map((node, i) => (i === at ? change(node) : node)) })
+      return [
+        cluster,
+        changed((node) => ({ ...node, slots: node.slots + 1 })),
+        changed((node) => ({ ...node, labels: { ...node.labels, role: node.labels.role === 'web' ? 'db' : 'web' } })),
+        changed((node) => ({ ...node, resources: [] })),
+        changed((node) => ({
+          ...node,
+          resources: cluster.services.map((spec) => ({ id: `${spec.name}@${node.nodeId}`, phase: 'running' as const, specHash: 'x', restarts: 0 })),
+        })),
+        { ...cluster, settings: cluster.settings.slice(1) },
+        cluster,
+      ]
+    }
+    const expectSame = (shared: TargetView, alone: TargetView): void => {
+      expect(shared.self).toBe(alone.self)
+      expect(shared.viewHash).toBe(alone.viewHash)
+      expect(shared.assignments).toEqual(alone.assignments)
+      expect(shared.shortfalls).toEqual(alone.shortfalls)
+      expect(shared.component).toEqual(alone.component)
+    }
+    fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), fc.nat(), (cluster, pick) => {
+      const sample = runningAsViewed(cluster.nodes, viewOf(cluster))
+      // One database that takes each variant's node records in turn, as a node's would: what it
+      // caches between changes must not outlive them either.
+      const evolving = dbOf(clusterRecords(cluster))
+      variants({ ...cluster, nodes: sample }, pick).forEach((variant, step) => {
+        const self = variant.ids[pick % variant.ids.length] as string
+        const alone = computeView(dbOf(clusterRecords(variant)), self, { explain: [] })
+        expectSame(computeView(dbOf(clusterRecords(variant)), self), alone)
+        if (variant.settings !== cluster.settings) return
+        for (const node of variant.nodes) evolving.merge({ ...node, version: { generation: node.version.generation, seq: node.version.seq + 10 + step } })
+        expectSame(computeView(evolving, self), alone)
+      })
+    }), runs)
+  })
+
   it('a different policy or membership gives a different view hash', () => {
     const nodes = fullMesh(['a', 'b', 'c'])
     const base = computeView(dbOf([...nodes, policy(service('web'))]), 'a').viewHash

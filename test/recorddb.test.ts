@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
+  compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB, recordKey,
   type NodeRecord, type ShoalRecord,
 } from '../src/core/index.ts'
 import { dbOf, nodeRecord, policy, service, tombstone } from './fixtures.ts'
@@ -254,5 +254,22 @@ describe('placement revision', () => {
     expect(second).not.toBe(first)
     db.merge(policy({ kind: 'Admission', name: 'b' }))
     expect(db.derived('c', () => ({}), 'topology')).not.toBe(second)
+  })
+
+  it('keys policy values and the policy digest: the same until a policy is added, replaced or dropped', () => {
+    const db = dbOf([nodeRecord('a'), policy(service('web'))])
+    const first = db.derived('p', () => ({}), 'policy')
+    const digest = db.policyDigestHash()
+    db.merge(nodeRecord('a', { version: seq(2), labels: { zone: 'y' } })) // a view can change, the policies cannot
+    expect(db.derived('p', () => ({}), 'policy')).toBe(first)
+    db.merge(policy(service('web', { replicas: 2 }), 2_000))
+    expect(db.derived('p', () => ({}), 'policy')).not.toBe(first)
+    expect(db.policyDigestHash()).not.toBe(digest)
+    expect(db.policies()).toHaveLength(1)
+    db.merge(tombstone('Service', 'web', 3_000))
+    const tombstoned = db.policyDigestHash()
+    expect(db.dropExpired(3_000 + 10, { maxAgeMs: Infinity, tombstoneRetentionMs: 5 })).toEqual([recordKey(tombstone('Service', 'web', 3_000))])
+    expect(db.policies()).toEqual([])
+    expect(db.policyDigestHash()).not.toBe(tombstoned)
   })
 })

@@ -34,7 +34,7 @@ import type { RecordDB } from './recorddb.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   workloadHash,
-  type Labels, type NodeId, type NodeSettingsSpec, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
+  type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
 export interface Assignment {
@@ -142,17 +142,91 @@ interface Context {
  * The view `self` computes from `db`. Without holds in force and explanations asked for, the view
  * depends on the records alone, so it is computed once per placement revision and shared (do not mutate
  * it): in the simulator the node's reconciler and the outside judge ask for the same view, and at 200
- * nodes each computed it a second time on the event loop being timed.
+ * nodes each computed it a second time on the event loop being timed. Databases that hold the same
+ * placement inputs share one computation too (`sharedViews`).
  */
 export function computeView (db: RecordDB, self: NodeId, options: ViewOptions = {}): TargetView {
   const held = heldNodeIds(db, options.admission ?? 'open', options.nowMs)
-  if (held.size > 0 || options.explain !== undefined) return computeViewNow(db, self, options, held)
-  return db.derived(`view ${options.admission ?? 'open'} ${self}`, () => computeViewNow(db, self, options, held))
+  if (options.explain !== undefined) return { self, ...placeComponent(db, componentIdsOf(db, self, options, held), held, options) }
+  if (held.size > 0) return sharedView(db, self, options, held)
+  return db.derived(`view ${options.admission ?? 'open'} ${self}`, () => sharedView(db, self, options, held))
 }
 
-function computeViewNow (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): TargetView {
+/** A view without its `self`: what every node of a component computes alike. */
+type ComponentView = Omit<TargetView, 'self'>
+
+/**
+ * Views by their inputs, written out in full: the component, the held nodes, each component node's
+ * placement inputs and the active policies — everything placement reads, and not `self`. The nodes of
+ * one process (the simulator runs 200 on one core) that hold the same records compute a view once, not
+ * once each; a fleet of hosts computes it on each host's own core, at the same time. The key is the
+ * inputs themselves, not a hash of them, so different inputs can never share a view. The few most
+ * recently used are kept.
+ */
+const sharedViews = new Map<string, ComponentView>()
+const sharedViewsKept = 8
+
+function sharedView (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): TargetView {
+  const componentIds = componentIdsOf(db, self, options, held)
+  const key = viewInputsKey(db, `${options.admission ?? 'open'} ${self}`, componentIds, held)
+  let view = sharedViews.get(key)
+  if (view === undefined) view = placeComponent(db, componentIds, held, options)
+  sharedViews.delete(key)
+  sharedViews.set(key, view)
+  if (sharedViews.size > sharedViewsKept) sharedViews.delete(sharedViews.keys().next().value as string)
+  return { self, ...view }
+}
+
+/** `component` names whose component `componentIds` is (the admission mode and the node asking). */
+function viewInputsKey (db: RecordDB, component: string, componentIds: readonly NodeId[], held: ReadonlySet<NodeId>): string {
+  const heldIds = [...held].sort(compareStrings).join(',')
+  const policies = db.derived('policy inputs', () => policyInputs(db), 'policy')
+  // The component's node records change less often than the policies (a new policy is the common
+  // change): their part is kept per node-record revision, for this component at this topology revision.
+  const nodes = db.derived(`node inputs ${db.topologyRevision} ${component} ${heldIds}`, () => {
+    const parts: string[] = []
+    for (const id of componentIds) {
+      const record = db.nodeRecord(id)
+      parts.push(record === undefined ? `${id} -` : nodeInputs(record))
+    }
+    return parts.join('\n')
+  }, 'nodes')
+  return `${heldIds}\n${policies}\n${nodes}`
+}
+
+/** What placement reads of a node record, as one string (once per record object). */
+const nodeInputsCache = new WeakMap<NodeRecord, string>()
+function nodeInputs (record: NodeRecord): string {
+  let inputs = nodeInputsCache.get(record)
+  if (inputs === undefined) {
+    const running = [...incumbentServices(record.nodeId, record.resources)].sort(compareStrings)
+    inputs = `${record.nodeId} ${record.slots} ${canonicalLabels(record.labels)} ${JSON.stringify(running)}`
+    nodeInputsCache.set(record, inputs)
+  }
+  return inputs
+}
+
+/** What placement reads of the policies (every Service and Node body), as one string. */
+function policyInputs (db: RecordDB): string {
+  const bodies: string[] = []
+  for (const policy of db.policies()) {
+    if (policy.body?.kind !== 'Service' && policy.body?.kind !== 'Node') continue
+    let body = policyInputsCache.get(policy)
+    if (body === undefined) policyInputsCache.set(policy, body = canonicalJson(policy.body))
+    bodies.push(body)
+  }
+  // The digest too: the view's hash covers it (every policy's key and version, tombstones included).
+  return [db.policyDigestHash(), ...bodies.sort(compareStrings)].join('\n')
+}
+const policyInputsCache = new WeakMap<PolicyFragment, string>()
+
+function componentIdsOf (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): NodeId[] {
   const componentIds = [...new Set([...componentFrom(db, self, options.admission ?? 'open'), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
+  return componentIds
+}
+
+function placeComponent (db: RecordDB, componentIds: readonly NodeId[], held: ReadonlySet<NodeId>, options: ViewOptions): ComponentView {
   const policies = activePolicies(db)
   const nodes = placementNodes(db, componentIds, policies.nodeSettings, held)
   const context: Context = {
@@ -195,7 +269,7 @@ function computeViewNow (db: RecordDB, self: NodeId, options: ViewOptions, held:
     if (recorder !== undefined) explanations.set(service.name, recorder.explain(context, service, chosen.length))
     hasher.update(`${service.name}:${specHash}:${chosen.join(',')}`)
   }
-  return { self, component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
+  return { component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
 }
 
 /**

@@ -44,15 +44,21 @@ interface Entry {
 
 export class RecordDB {
   private readonly entries = new Map<RecordKey, Entry>()
+  /** The keys of the policy records among `entries`: reading the policies need not walk every node record. */
+  private readonly policyKeys = new Set<RecordKey>()
   /** Bumped on every change; lets callers cache what they derive from the database. */
   private changeCount = 0
   /** Bumped only by changes placement can see (`samePlacementInputs`): what views are cached by. */
   private placementChangeCount = 0
   /** Bumped only by changes a component can see (`sameTopologyInputs`); implies a placement change. */
   private topologyChangeCount = 0
+  /** Bumped only by policy changes; implies a placement change. */
+  private policyChangeCount = 0
+  /** Bumped only by node-record changes placement can see; with the policy revision, the placement one. */
+  private nodePlacementChangeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
-  private readonly derivedCaches = { placement: new DerivedValues(), topology: new DerivedValues() }
+  private readonly derivedCaches = { placement: new DerivedValues(), topology: new DerivedValues(), policy: new DerivedValues(), nodes: new DerivedValues() }
 
   get revision (): number {
     return this.changeCount
@@ -66,6 +72,11 @@ export class RecordDB {
     return this.placementChangeCount
   }
 
+  /** Bumped by every change a component can see (see `derived`'s 'topology' scope). */
+  get topologyRevision (): number {
+    return this.topologyChangeCount
+  }
+
   /**
    * A value derived from what placement reads (policies and nodes' placement inputs), computed once
    * per placement revision under `key`. The reconciler's view, the node's own component and the
@@ -76,9 +87,12 @@ export class RecordDB {
    * With `scope: 'topology'`, computed once per topology revision: for what reads only adjacencies and
    * admission (a node's component, the admitted set), which a new Service fragment does not change.
    * At 200 nodes every policy change made each node walk the whole graph again (0.15 s per change).
+   * With `scope: 'policy'`, once per policy revision: for what reads only the policies; with 'nodes',
+   * once per revision of what placement reads of node records alone.
    */
-  derived<T> (key: string, compute: () => T, scope: 'placement' | 'topology' = 'placement'): T {
-    return this.derivedCaches[scope].get(scope === 'placement' ? this.placementChangeCount : this.topologyChangeCount, key, compute)
+  derived<T> (key: string, compute: () => T, scope: 'placement' | 'topology' | 'policy' | 'nodes' = 'placement'): T {
+    const revisions = { placement: this.placementChangeCount, topology: this.topologyChangeCount, policy: this.policyChangeCount, nodes: this.nodePlacementChangeCount }
+    return this.derivedCaches[scope].get(revisions[scope], key, compute)
   }
 
   get size (): number {
@@ -93,6 +107,12 @@ export class RecordDB {
       this.changeCount++
       this.placementChangeCount++
       if (shapesTopology(record)) this.topologyChangeCount++
+      if (record.kind === 'policy') {
+        this.policyKeys.add(key)
+        this.policyChangeCount++
+      } else {
+        this.nodePlacementChangeCount++
+      }
       return 'added'
     }
     const order = compareRecords(record, existing.record)
@@ -100,7 +120,13 @@ export class RecordDB {
     if (order < 0) return 'stale'
     this.entries.set(key, { record, envelope, hash: undefined })
     this.changeCount++
-    if (record.kind === 'policy' || existing.record.kind === 'policy' || !samePlacementInputs(record, existing.record)) this.placementChangeCount++
+    if (record.kind === 'policy' || existing.record.kind === 'policy') {
+      this.placementChangeCount++
+      this.policyChangeCount++
+    } else if (!samePlacementInputs(record, existing.record)) {
+      this.placementChangeCount++
+      this.nodePlacementChangeCount++
+    }
     if (!sameTopologyInputs(record, existing.record)) this.topologyChangeCount++
     return 'replaced'
   }
@@ -144,7 +170,7 @@ export class RecordDB {
   /** Every policy fragment, tombstones included. */
   policies (): PolicyFragment[] {
     const result: PolicyFragment[] = []
-    for (const { record } of this.entries.values()) if (record.kind === 'policy') result.push(record)
+    for (const key of this.policyKeys) result.push((this.entries.get(key) as Entry).record as PolicyFragment)
     return result
   }
 
@@ -154,11 +180,15 @@ export class RecordDB {
     for (const [key, { record }] of this.entries) {
       if (isExpired(record, nowMs, limits)) removed.push(key)
     }
-    for (const key of removed) this.entries.delete(key)
+    for (const key of removed) {
+      this.entries.delete(key)
+      if (this.policyKeys.delete(key)) this.policyChangeCount++
+    }
     if (removed.length > 0) {
       this.changeCount++
       this.placementChangeCount++
       this.topologyChangeCount++
+      this.nodePlacementChangeCount++
     }
     return removed
   }
@@ -213,15 +243,15 @@ export class RecordDB {
 
   /** A short hash of every policy key and version held: equal on two nodes iff they hold the same policies. */
   policyDigestHash (): string {
-    // Every policy change moves the placement revision; status updates, which move only the revision,
-    // would otherwise make every view and every record originated hash all policies again.
-    if (this.policyDigestCache?.revision === this.placementChangeCount) return this.policyDigestCache.hash
+    // Cached per policy revision: node records, which change far more often, would otherwise make every
+    // view and every record originated hash all policies again.
+    if (this.policyDigestCache?.revision === this.policyChangeCount) return this.policyDigestCache.hash
     const lines = this.policies()
       .map((policy) => `${recordKey(policy)}@${policy.version.hlc.wallMs}.${policy.version.hlc.counter}.${policy.version.signer}`)
       .sort(compareStrings)
     const hasher = new Hasher64()
     for (const line of lines) hasher.update(line)
-    this.policyDigestCache = { revision: this.placementChangeCount, hash: hasher.digestHex() }
+    this.policyDigestCache = { revision: this.policyChangeCount, hash: hasher.digestHex() }
     return this.policyDigestCache.hash
   }
 
