@@ -21,7 +21,7 @@ import { Session } from 'node:inspector/promises'
 import { writeFileSync } from 'node:fs'
 import type { ShoalRecord } from '../src/core/index.ts'
 import { fastNetConfig, type NetConfig } from '../src/net/index.ts'
-import { components, converged, runningResources, startFleet, stopFleet, waitFor, waitForFleet } from '../src/testing/index.ts'
+import { components, converged, runningResources, startFleet, stopFleet, waitFor, waitForFleet, waitForRest } from '../src/testing/index.ts'
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '50' }, rounds: { type: 'string', default: '5' }, profile: { type: 'string' }, 'heap-profile': { type: 'string' }, net: { type: 'string', default: '{}' } } })
 const n = Number(values.nodes)
@@ -38,7 +38,9 @@ const applyWeb = async (round: number): Promise<void> => {
 }
 await applyWeb(0)
 await waitFor('web placed', () => converged(fleet) && webHosts().length === 3, 300_000, 10)
-await new Promise((resolve) => setTimeout(resolve, 3_000))
+// Every round from rest: a fixed pause left 200 nodes in forming's repair traffic, and one round's
+// status floods ran inside the next round.
+console.log(`at rest ${((await waitForRest(fleet, 600_000)) / 1_000).toFixed(1)} s after the first placement`)
 
 let t0: number | undefined
 const since = (): number => performance.now() - (t0 ?? 0)
@@ -88,7 +90,7 @@ for (let round = 1; round <= rounds; round++) {
   console.log(`  policy reached ${spread(policyArrivals)}`)
   for (const line of acted) console.log(`  ${line}`)
   for (const [nodeId, times] of recordArrivals) console.log(`  record of …${nodeId.slice(-6)} reached ${spread(times)}`)
-  await new Promise((resolve) => setTimeout(resolve, 2_000))
+  await waitForRest(fleet, 600_000)
 }
 if (profiler !== undefined) {
   const { profile } = await profiler.post('Profiler.stop')
