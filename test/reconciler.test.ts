@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ServiceSpec } from '../src/core/index.ts'
-import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, waitForFleet, type Fleet } from '../src/testing/index.ts'
+import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, waitForFleet, waitForRest, type Fleet } from '../src/testing/index.ts'
 
 let fleet: Fleet | undefined
 afterEach(async () => {
@@ -54,5 +54,23 @@ describe('reconciler', () => {
     expect(confirmed(fleet)).toBe(true)
     expect(convergedMs + confirmedMs).toBeLessThan(15_000)
     await expect(waitForFleet(fleet, 'the impossible', () => false, 50, { pollMs: 3_600_000 })).rejects.toThrow('timed out after 50 ms waiting for the impossible')
+  })
+  it('waitForRest waits out a fleet that keeps changing, and returns once it is quiet', async () => {
+    fleet = await startFleet(4, (i) => ({ zone: `zone-${i % 3}`, role: 'web' }))
+    await waitFor('one component of 4', () => fleet!.mesh.nodes.every((node) => node.component().size === 4), 15_000)
+    // Every 300 ms a `replicas: all` service changes: every node acts and originates a record.
+    let round = 0
+    const churn = setInterval(() => {
+      const spec: ServiceSpec = { kind: 'Service', name: 'agent', replicas: 'all', selector: {}, slots: 1, workload: { kind: 'memory', round: round++ } }
+      void fleet!.mesh.operator.sign(spec).then(async (signed) => { await fleet!.mesh.nodes[0]!.publish(signed.envelope) })
+    }, 300)
+    try {
+      await expect(waitForRest(fleet, 3_000, { windowMs: 500 })).rejects.toThrow('did not come to rest within 3000 ms')
+    } finally {
+      clearInterval(churn)
+    }
+    const restMs = await waitForRest(fleet, 30_000, { windowMs: 500 })
+    expect(restMs).toBeGreaterThanOrEqual(1_000) // two windows at least
+    expect(converged(fleet)).toBe(true)
   })
 })

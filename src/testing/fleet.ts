@@ -208,32 +208,27 @@ export function originationsQuietFor (fleet: Fleet, ms: number): () => boolean {
 }
 
 /**
- * Waits until the fleet is at rest and returns how long that took: over two windows in a row of
- * `windowMs`, no node originated a record, the bytes received changed by at most a fifth from one
- * window to the next, and the shared event loop ran its timers within `maxLagMs` of time. No
- * origination alone was not rest: 200 nodes, 5 s after their last origination, still received 3.7 KB/s
- * each in digest-sync and gossip repair, and settled to ~0.6 KB/s a minute later (npm run watch:rest).
+ * Waits until the fleet is at rest and returns how long that took: for two windows of `windowMs` in a
+ * row, no node originated a record, no node merged a record new to it (nothing still spreading: every
+ * database holds the same records, so digest syncs are two short frames), and the shared event loop ran
+ * its timers within `maxLagMs` of time. "No origination for 5 s" alone was not rest: 200 nodes then
+ * still received 3.7 KB/s each, and ~0.6 KB/s once at rest (npm run watch:rest).
  */
 export async function waitForRest (fleet: Fleet, timeoutMs: number, options: { windowMs?: number, maxLagMs?: number } = {}): Promise<number> {
   const windowMs = options.windowMs ?? 2_000
   const maxLagMs = options.maxLagMs ?? 250
   const started = performance.now()
-  const sample = (): { originated: number, bytesIn: number } => liveNodes(fleet).reduce(
-    (sum, node) => ({ originated: sum.originated + node.counters.originated, bytesIn: sum.bytesIn + node.traffic().bytesIn }), { originated: 0, bytesIn: 0 })
-  let before = sample()
-  let previousBytes: number | undefined
+  const activity = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated + node.counters.accepted, 0)
+  let quietWindows = 0
   while (performance.now() - started < timeoutMs) {
+    const before = activity()
     let longestLagMs = 0
     let tick = performance.now()
     const lag = setInterval(() => { const now = performance.now(); longestLagMs = Math.max(longestLagMs, now - tick - 50); tick = now }, 50)
     await new Promise((resolve) => setTimeout(resolve, windowMs))
     clearInterval(lag)
-    const after = sample()
-    const bytes = after.bytesIn - before.bytesIn
-    const quiet = after.originated === before.originated && longestLagMs <= maxLagMs
-    if (quiet && previousBytes !== undefined && Math.abs(bytes - previousBytes) <= previousBytes / 5) return performance.now() - started
-    previousBytes = quiet ? bytes : undefined
-    before = after
+    quietWindows = activity() === before && longestLagMs <= maxLagMs ? quietWindows + 1 : 0
+    if (quietWindows === 2) return performance.now() - started
   }
   throw new Error(`the fleet did not come to rest within ${timeoutMs} ms`)
 }
