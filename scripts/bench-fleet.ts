@@ -96,7 +96,7 @@ try {
   const formedMs = await waitFor('one component', () => components(fleet).length === 1, 480_000, 100)
   results.formMs = Math.round(performance.now() - started)
   log(`formed one component in ${results.formMs} ms (${formedMs.toFixed(0)} ms after the last node started)`)
-  // Settled: at rest (waitForRest: no originations, steady traffic, timers on time). Forming ends with a
+  // Settled: at rest (waitForRest: nothing originated or newly merged, timers on time). Forming ends with a
   // wave of originations (the dials up to minNeighbours that the busy loop held back), and repair
   // traffic outlasts it: "no origination for 5 s" left 200 nodes at 3.7 KB/s each, not the ~0.6 KB/s
   // of rest, and every later figure was taken on a loop still busy with it.

@@ -57,7 +57,7 @@ const lines = [
   header,
   `|---|${sizes.map(() => '---|').join('')}---|`,
   row('form one component (start → one component)', sizes.map((s) => fleet(s, 'formMs')), ''),
-  row('settle after forming (until at rest: no originations, steady traffic, timers on time)', sizes.map((s) => fleet(s, 'settleMs')), ''),
+  row('settle after forming (until at rest: waitForRest)', sizes.map((s) => fleet(s, 'settleMs')), ''),
   row('apply (`replicas: all` changed: every node acts) → converged, median', sizes.map((s) => fleet(s, 'applyMedianMs')), ''),
   row('apply (`replicas: all`) → converged, p99', sizes.map((s) => fleet(s, 'applyP99Ms')), '50: < 300 ms; 200: < 1 s'),
   row('apply (3-replica service changed) → converged, median', sizes.map((s) => fleet(s, 'apply3MedianMs')), ''),
