@@ -48,13 +48,11 @@ export class RecordDB {
   private readonly policyKeys = new Set<RecordKey>()
   /** Bumped on every change; lets callers cache what they derive from the database. */
   private changeCount = 0
-  /** Bumped only by changes placement can see (`samePlacementInputs`): what views are cached by. */
-  private placementChangeCount = 0
   /** Bumped only by changes a component can see (`sameTopologyInputs`); implies a placement change. */
   private topologyChangeCount = 0
-  /** Bumped only by policy changes; implies a placement change. */
+  /** Bumped only by policy changes. */
   private policyChangeCount = 0
-  /** Bumped only by node-record changes placement can see; with the policy revision, the placement one. */
+  /** Bumped only by node-record changes placement can see (`samePlacementInputs`). */
   private nodePlacementChangeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
@@ -69,7 +67,8 @@ export class RecordDB {
    * (`samePlacementInputs`), a node's first record, anything dropped. Status updates leave it alone.
    */
   get placementRevision (): number {
-    return this.placementChangeCount
+    // Either part moves on every change placement can see, so their sum does, and never goes back.
+    return this.policyChangeCount + this.nodePlacementChangeCount
   }
 
   /** Bumped by every change a component can see (see `derived`'s 'topology' scope). */
@@ -91,7 +90,7 @@ export class RecordDB {
    * once per revision of what placement reads of node records alone.
    */
   derived<T> (key: string, compute: () => T, scope: 'placement' | 'topology' | 'policy' | 'nodes' = 'placement'): T {
-    const revisions = { placement: this.placementChangeCount, topology: this.topologyChangeCount, policy: this.policyChangeCount, nodes: this.nodePlacementChangeCount }
+    const revisions = { placement: this.placementRevision, topology: this.topologyChangeCount, policy: this.policyChangeCount, nodes: this.nodePlacementChangeCount }
     return this.derivedCaches[scope].get(revisions[scope], key, compute)
   }
 
@@ -105,7 +104,6 @@ export class RecordDB {
     if (existing === undefined) {
       this.entries.set(key, { record, envelope, hash: undefined })
       this.changeCount++
-      this.placementChangeCount++
       if (shapesTopology(record)) this.topologyChangeCount++
       if (record.kind === 'policy') {
         this.policyKeys.add(key)
@@ -120,13 +118,8 @@ export class RecordDB {
     if (order < 0) return 'stale'
     this.entries.set(key, { record, envelope, hash: undefined })
     this.changeCount++
-    if (record.kind === 'policy' || existing.record.kind === 'policy') {
-      this.placementChangeCount++
-      this.policyChangeCount++
-    } else if (!samePlacementInputs(record, existing.record)) {
-      this.placementChangeCount++
-      this.nodePlacementChangeCount++
-    }
+    if (record.kind === 'policy' || existing.record.kind === 'policy') this.policyChangeCount++
+    else if (!samePlacementInputs(record, existing.record)) this.nodePlacementChangeCount++
     if (!sameTopologyInputs(record, existing.record)) this.topologyChangeCount++
     return 'replaced'
   }
@@ -186,7 +179,6 @@ export class RecordDB {
     }
     if (removed.length > 0) {
       this.changeCount++
-      this.placementChangeCount++
       this.topologyChangeCount++
       this.nodePlacementChangeCount++
     }
