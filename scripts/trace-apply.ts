@@ -106,7 +106,7 @@ await stopFleet(fleet)
 process.exit(0)
 
 /** The functions with the most time of their own over the profiled rounds. */
-function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number } }>, samples?: number[] | undefined, timeDeltas?: number[] | undefined }): void {
+function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: CallFrame }>, samples?: number[] | undefined, timeDeltas?: number[] | undefined }): void {
   const nodeById = new Map(profile.nodes.map((node) => [node.id, node]))
   const selfMs = new Map<string, number>()
   let totalMs = 0
@@ -114,22 +114,27 @@ function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: { func
     const frame = nodeById.get(id)?.callFrame
     const ms = (profile.timeDeltas?.[i] ?? 0) / 1_000
     totalMs += ms
-    const name = frame === undefined ? '?' : `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+    const name = frame === undefined ? '?' : frameName(frame)
     selfMs.set(name, (selfMs.get(name) ?? 0) + ms)
   })
   console.log(`profile: ${totalMs.toFixed(0)} ms sampled; most time of their own:`)
   for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${name}`)
 }
 
-interface AllocationNode { callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: AllocationNode[] }
+interface CallFrame { functionName: string, url: string, lineNumber: number }
+interface AllocationNode { callFrame: CallFrame, selfSize: number, children: AllocationNode[] }
+
+/** A profile's frame as `function package/file:line`, as both printouts name it. */
+function frameName (frame: CallFrame): string {
+  return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+}
 
 /** The functions that allocated the most over the profiled rounds (sampled, so approximate). */
 function printAllocations (profile: { head: AllocationNode }): void {
   const bytes = new Map<string, number>()
   let total = 0
   const visit = (node: AllocationNode): void => {
-    const frame = node.callFrame
-    const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+    const name = frameName(node.callFrame)
     bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize)
     total += node.selfSize
     node.children.forEach(visit)
