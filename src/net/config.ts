@@ -106,7 +106,7 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   healProbesPerRound: 2, // a split heals within a round or two of the network's return
   dialsPerRoundMax: 2,
   dialTimeoutMs: 2_000,
-  helloIntervalMs: 500, // ~30 bytes each way per connection: ~0.5 KB/s per node at 8 neighbours
+  helloIntervalMs: 500, // each end hears one ~30-byte frame per interval per link (wire.ts): ~0.5 KB/s per node at 8 neighbours
   deadIntervalMs: 2_000, // a hung peer is dropped after ~2–2.5 s (DESIGN.md §5)
   gossipMeshDegree: 6, // gossipsub's default
   gossipHeartbeatMs: 700,

@@ -40,7 +40,7 @@ import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
-import { Wire, onWire } from './wire.ts'
+import { Wire, keepaliveFromDialer, onWire } from './wire.ts'
 import { SyncProtocolError, syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
 
 export interface MeshNodeInit {
@@ -196,7 +196,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       addresses: { listen: [...this.init.listen] },
       transports: [this.transport()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ enableKeepAlive: true, keepAliveInterval: this.config.helloIntervalMs })],
+      streamMuxers: [keepaliveFromDialer(yamux({ enableKeepAlive: true, keepAliveInterval: this.config.helloIntervalMs }))],
       connectionProtector: preSharedKey({ psk: this.init.networkKey }),
       connectionGater: createGater(this.admissionView(), this.blocked, (reason) => bump(this.counters.gaterRefusals, reason)),
       // Liveness comes from the wire (wire.ts): yamux keepalives and a dead interval.

@@ -2,7 +2,8 @@
 // (so what is seen is what a network tap would see: encrypted bytes, everything included).
 // - Liveness, as OSPF's dead interval: each link notes when it last received anything. Yamux keepalive
 //   pings (a 12-byte frame answered by the peer's muxer, no stream, no protocol negotiation) keep a live
-//   link from falling silent, and MeshNode aborts a link silent for `deadIntervalMs` (not counting time
+//   link from falling silent — sent by the dialling side only (`keepaliveFromDialer`): the ping keeps the
+//   link alive for the listener, its answer for the dialer — and MeshNode aborts a link silent for `deadIntervalMs` (not counting time
 //   the node's own event loop was held up: `forgiveOwnLag`). This replaced
 //   libp2p's connection monitor, which opens a new stream per ping: at 50 nodes in one process its pings
 //   alone took a third of a core at rest.
@@ -11,7 +12,7 @@
 //   connection, as a SIGSTOP'd process does, while its connections stay open. Bytes to it wait, nothing
 //   comes from it, keepalives go unanswered until it resumes. (Its own timers keep running.)
 
-import type { MultiaddrConnection, Transport, Upgrader } from '@libp2p/interface'
+import type { MultiaddrConnection, StreamMuxerFactory, StreamMuxerInit, Transport, Upgrader } from '@libp2p/interface'
 
 export class StallGate {
   private resumed: Promise<void> | undefined
@@ -161,6 +162,23 @@ export function onWire<C> (factory: (components: C) => Transport, wire: Wire): (
         await transport.dial(address, { ...options, upgrader: watchingUpgrader(options.upgrader, wire) }),
       createListener: (options: Parameters<Transport['createListener']>[0]) =>
         transport.createListener({ ...options, upgrader: watchingUpgrader(options.upgrader, wire) }),
+    })
+  }
+}
+
+/**
+ * A muxer factory whose keepalive pings go one way: muxers of outbound connections ping, those of
+ * inbound ones only answer. Each end still receives a frame every interval (the ping, or the answer to
+ * it), which is all the dead interval asks; with both ends pinging, each connection carried four
+ * keepalive frames per interval where two do: at rest they were most of a node's traffic and of the
+ * frames its loop handled (docs/benchmarks.md). A peer that pings from both ends is answered as before.
+ */
+export function keepaliveFromDialer<C> (factory: (components: C) => StreamMuxerFactory): (components: C) => StreamMuxerFactory {
+  return (components) => {
+    const muxers = factory(components)
+    return Object.assign(Object.create(muxers) as StreamMuxerFactory, {
+      // Yamux reads its settings from what it is created with, over the factory's own.
+      createStreamMuxer: (init: StreamMuxerInit) => muxers.createStreamMuxer({ ...init, enableKeepAlive: init.direction === 'outbound' } as StreamMuxerInit),
     })
   }
 }
