@@ -676,24 +676,28 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Below minNeighbours: dial known peers. Otherwise, now and then (healProbesPerRound), probe one known peer outside our component. */
   private redial (): void {
     if (this.stopped) return
+    const connectedPeers = this.connectedPeers()
     // A connection whose first sync failed is no adjacency yet: sync again.
-    for (const peer of this.connectedPeers()) if (!this.synced.has(peer)) void this.syncWith(peer)
+    for (const peer of connectedPeers) if (!this.synced.has(peer)) void this.syncWith(peer)
     // A connection stuck closing (its graceful close waits on a peer that does not answer) fires no
     // close event for a long while, but it is no adjacency: say so without waiting for the event.
     const announced = this.db.nodeRecord(this.peerId)?.adjacencies ?? []
-    const adjacent = this.adjacentPeers()
+    const adjacent = connectedPeers.filter((peer) => this.synced.has(peer))
     if (adjacent.length !== announced.length || adjacent.some((peer, i) => peer !== announced[i])) this.scheduleOriginate()
-    const connected = new Set(this.connectedPeers())
+    const connected = new Set(connectedPeers)
     const component = this.component()
-    const known = [...this.peerBook.keys()].filter((id) =>
-      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && !this.blocked.has(id) && !this.refuses(id))
     const wanted = Math.max(0, this.config.minNeighbours - connected.size - this.dialling.size)
     const probing = wanted === 0 && Math.random() < this.config.healProbesPerRound / component.size
-    const outside = probing ? known.filter((id) => !component.has(id)) : []
     const budget = Math.max(0, this.config.dialsPerRoundMax - this.dialling.size)
+    if (connected.size === 0 && this.dialling.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
+    // Most rounds of a formed node dial nothing: the peer book (every node known) is walked only when
+    // a round dials. Walked every round, it was O(N) per node per round, O(N²) for a fleet in one process.
+    if ((wanted === 0 && !probing) || budget === 0) return
+    const known = [...this.peerBook.keys()].filter((id) =>
+      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && !this.blocked.has(id) && !this.refuses(id))
+    const outside = probing ? known.filter((id) => !component.has(id)) : []
     const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.min(Math.max(wanted, 1), budget))
     for (const id of targets) void this.dialKnown(id)
-    if (connected.size === 0 && this.dialling.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
   }
 
   private async dialKnown (peerId: string): Promise<void> {
