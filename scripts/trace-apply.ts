@@ -5,8 +5,10 @@
 //
 //   npm run trace:apply -- --nodes 50 --rounds 5 [--profile /tmp/apply.cpuprofile] [--heap-profile /tmp/apply.heapprofile] [--net '{"gossipMeshDegree": 4}']
 //
-// With `--profile`, the rounds (not forming) are CPU-profiled: the file opens in Chrome DevTools, and
-// the functions that took the most time of their own are printed. With `--heap-profile`, what the
+// With `--profile`, each round from the apply to converged (not forming, not the waits for rest) is
+// CPU-profiled every 100 µs: the slowest round's profile is written to the file (it opens in Chrome
+// DevTools), and over all rounds the functions that took the most time of their own are printed, and
+// the time spent inside each of Shoal's own functions (src/), callees included. With `--heap-profile`, what the
 // rounds allocate is sampled (V8's sampling heap profiler, garbage included): the places that
 // allocated the most are printed.
 //
@@ -66,8 +68,10 @@ const profiler = values.profile === undefined ? undefined : new Session()
 if (profiler !== undefined) {
   profiler.connect()
   await profiler.post('Profiler.enable')
-  await profiler.post('Profiler.start')
+  await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
 }
+const profileTimes = { self: new Map<string, number>(), inclusive: new Map<string, number>(), totalMs: 0 }
+let slowestRound: { ms: number, profile: CpuProfile } | undefined
 const heapProfiler = values['heap-profile'] === undefined ? undefined : new Session()
 if (heapProfiler !== undefined) {
   heapProfiler.connect()
@@ -81,9 +85,15 @@ for (let round = 1; round <= rounds; round++) {
   let longestHoldMs = 0
   let tick = performance.now()
   const lag = setInterval(() => { const now = performance.now(); longestHoldMs = Math.max(longestHoldMs, now - tick); tick = now }, 1)
+  if (profiler !== undefined) await profiler.post('Profiler.start')
   t0 = performance.now()
   await applyWeb(round)
   const convergedMs = since() + await waitForFleet(fleet, 'converged', () => converged(fleet) && webHosts().length === 3, 60_000)
+  if (profiler !== undefined) {
+    const { profile } = await profiler.post('Profiler.stop') as { profile: CpuProfile }
+    addTimes(profileTimes, profile)
+    if (slowestRound === undefined || convergedMs > slowestRound.ms) slowestRound = { ms: convergedMs, profile }
+  }
   clearInterval(lag)
   t0 = undefined
   console.log(`round ${round}: converged in ${convergedMs.toFixed(0)} ms; event loop held up to ${longestHoldMs.toFixed(0)} ms at once`)
@@ -92,10 +102,9 @@ for (let round = 1; round <= rounds; round++) {
   for (const [nodeId, times] of recordArrivals) console.log(`  record of …${nodeId.slice(-6)} reached ${spread(times)}`)
   await waitForRest(fleet, 600_000)
 }
-if (profiler !== undefined) {
-  const { profile } = await profiler.post('Profiler.stop')
-  writeFileSync(values.profile as string, JSON.stringify(profile))
-  printSelfTimes(profile)
+if (profiler !== undefined && slowestRound !== undefined) {
+  writeFileSync(values.profile as string, JSON.stringify(slowestRound.profile))
+  printTimes(profileTimes, rounds)
 }
 if (heapProfiler !== undefined) {
   const { profile } = await heapProfiler.post('HeapProfiler.stopSampling')
@@ -105,20 +114,35 @@ if (heapProfiler !== undefined) {
 await stopFleet(fleet)
 process.exit(0)
 
-/** The functions with the most time of their own over the profiled rounds. */
-function printSelfTimes (profile: { nodes: Array<{ id: number, callFrame: CallFrame }>, samples?: number[] | undefined, timeDeltas?: number[] | undefined }): void {
+interface CpuProfile { nodes: Array<{ id: number, callFrame: CallFrame, children?: number[] }>, samples?: number[], timeDeltas?: number[] }
+
+/** Adds one profile's samples: to each frame's time of its own, and to each of Shoal's frames on the stack. */
+function addTimes (times: typeof profileTimes, profile: CpuProfile): void {
   const nodeById = new Map(profile.nodes.map((node) => [node.id, node]))
-  const selfMs = new Map<string, number>()
-  let totalMs = 0
+  const parentOf = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id)
+  const add = (map: Map<string, number>, name: string, ms: number): void => { map.set(name, (map.get(name) ?? 0) + ms) }
   profile.samples?.forEach((id, i) => {
-    const frame = nodeById.get(id)?.callFrame
     const ms = (profile.timeDeltas?.[i] ?? 0) / 1_000
-    totalMs += ms
-    const name = frame === undefined ? '?' : frameName(frame)
-    selfMs.set(name, (selfMs.get(name) ?? 0) + ms)
+    times.totalMs += ms
+    const frame = nodeById.get(id)?.callFrame
+    add(times.self, frame === undefined ? '?' : frameName(frame), ms)
+    const onStack = new Set<string>()
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const stackFrame = nodeById.get(at)?.callFrame
+      if (stackFrame !== undefined && stackFrame.url.includes('/src/') && !stackFrame.url.includes('node_modules')) onStack.add(frameName(stackFrame))
+    }
+    for (const name of onStack) add(times.inclusive, name, ms)
   })
-  console.log(`profile: ${totalMs.toFixed(0)} ms sampled; most time of their own:`)
-  for (const [name, ms] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${ms.toFixed(0).padStart(6)} ms  ${name}`)
+}
+
+function printTimes (times: typeof profileTimes, roundCount: number): void {
+  const top = (map: Map<string, number>): string[] => [...map].sort((a, b) => b[1] - a[1]).slice(0, 25)
+    .map(([name, ms]) => `  ${(ms / roundCount).toFixed(2).padStart(7)} ms  ${name}`)
+  console.log(`profile: ${(times.totalMs / roundCount).toFixed(1)} ms sampled per round; per round, most time of their own:`)
+  console.log(top(times.self).join('\n'))
+  console.log('per round, inside Shoal\'s own functions (callees included):')
+  console.log(top(times.inclusive).join('\n'))
 }
 
 interface CallFrame { functionName: string, url: string, lineNumber: number }
