@@ -8,8 +8,8 @@
 // With `--profile`, each round from the apply to converged (not forming, not the waits for rest) is
 // CPU-profiled every 100 µs: the slowest round's profile is written to the file (it opens in Chrome
 // DevTools), and over all rounds the functions that took the most time of their own are printed, and
-// the time spent inside each of Shoal's own functions (src/), callees included. With `--heap-profile`, what the
-// rounds allocate is sampled (V8's sampling heap profiler, garbage included): the places that
+// the time spent inside each of Shoal's own functions (src/), callees included. With `--heap-profile`,
+// what the rounds allocate is sampled (V8's sampling heap profiler, garbage included): the places that
 // allocated the most are printed.
 //
 // It is what showed that the three hosts' records do not flood side by side in one process: each
