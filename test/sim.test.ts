@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { renderReportHtml } from '../sim/report.ts'
 import { parseScenario, runScenario } from '../sim/scenario.ts'
+import { builtCli } from './fixtures/build.ts'
 
 describe('scenario files', () => {
   it('a YAML syntax error names the line', () => {
@@ -87,7 +88,7 @@ describe('scenario files', () => {
 })
 
 describe('shoal CLI', () => {
-  const shoal = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 })
+  const shoal = (...args: string[]) => spawnSync(process.execPath, [builtCli, ...args], { encoding: 'utf8', timeout: 60_000 })
 
   it('a wrong flag gets a one-line error and exit code 2', () => {
     const result = shoal('sim', '--nodes', 'many')
