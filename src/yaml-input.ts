@@ -3,10 +3,9 @@
 
 import { parseAllDocuments, type Document } from 'yaml'
 import type { z } from 'zod'
+import { InputError } from './errors.ts'
 
-export class InputError extends Error {
-  override readonly name = 'InputError'
-}
+export { InputError }
 
 /** Parses every document of `text` (`---` separated) with `schema`; throws InputError naming file:line: field. */
 export function parseYamlDocuments<T extends z.ZodType> (schema: T, text: string, fileName: string): Array<z.output<T>> {

@@ -7,14 +7,11 @@
 
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { z } from 'zod'
 import type { PolicyFragment, PolicyKind, PolicySpec } from '../core/index.ts'
-import { loadOperatorKey } from '../daemon/cluster.ts'
-import { OperatorSigner } from '../net/index.ts'
+import type { OperatorSigner } from '../net/index.ts'
+import { CliError } from '../errors.ts'
 
-export class CliError extends Error {
-  override readonly name = 'CliError'
-}
+export { CliError }
 
 export interface ClientOptions {
   readonly data?: string
@@ -23,12 +20,28 @@ export interface ClientOptions {
   readonly operatorKey?: string
 }
 
-const daemonInfoSchema = z.object({
-  peerId: z.string(),
-  pid: z.number(),
-  api: z.object({ url: z.string(), token: z.string() }),
-  cluster: z.string(),
-})
+/** What a client needs of daemon.json (written by the daemon when it is ready; daemon.ts). */
+interface DaemonJson {
+  readonly pid: number
+  readonly api: { readonly url: string, readonly token: string }
+  readonly cluster: string
+}
+
+function isDaemonJson (json: unknown): json is DaemonJson {
+  const info = json as Partial<DaemonJson> | null
+  return typeof info === 'object' && info !== null && Number.isInteger(info.pid) && typeof info.cluster === 'string' &&
+    typeof info.api?.url === 'string' && typeof info.api.token === 'string'
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function processExists (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
 
 export class ApiClient {
   private constructor (readonly url: string, private readonly token: string, readonly clusterFile: string | undefined) {}
@@ -43,16 +56,18 @@ export class ApiClient {
     const dataDir = options.data ?? process.env.SHOAL_DATA
     if (dataDir === undefined) throw new CliError('which daemon? give --data DIR (its data directory), or --api URL --token TOKEN, or set SHOAL_API and SHOAL_TOKEN')
     const path = join(dataDir, 'daemon.json')
-    const text = await readFile(path, 'utf8').catch(() => { throw new CliError(`no daemon.json in ${dataDir}: is a daemon running with --data ${dataDir}?`) })
+    const text = await readFile(path, 'utf8').catch(() => {
+      throw new CliError(`the daemon for ${dataDir} is not running (no daemon.json there yet): start it with shoal daemon --data ${dataDir}, or wait until it is ready`)
+    })
     let json: unknown
     try {
       json = JSON.parse(text)
     } catch {
       throw new CliError(`${path} is not JSON`)
     }
-    const info = daemonInfoSchema.safeParse(json)
-    if (!info.success) throw new CliError(`${path} is not a daemon.json`)
-    return new ApiClient(info.data.api.url, info.data.api.token, info.data.cluster)
+    if (!isDaemonJson(json)) throw new CliError(`${path} is not a daemon.json`)
+    if (!processExists(json.pid)) throw new CliError(`the daemon for ${dataDir} is not running (pid ${json.pid} exited)`)
+    return new ApiClient(json.api.url, json.api.token, json.cluster)
   }
 
   async get<T = unknown> (path: string): Promise<T> {
@@ -90,6 +105,8 @@ export class ApiClient {
   async signer (options: ClientOptions): Promise<OperatorSigner> {
     const file = options.operatorKey ?? process.env.SHOAL_OPERATOR_KEY ?? (this.clusterFile === undefined ? undefined : join(dirname(this.clusterFile), 'operator.key'))
     if (file === undefined) throw new CliError('this needs an operator key: give --operator-key FILE or set SHOAL_OPERATOR_KEY')
+    // Loaded here, not at the top: signing needs libp2p's crypto, which reading commands never load.
+    const [{ loadOperatorKey }, { OperatorSigner }] = await Promise.all([import('../daemon/cluster.ts'), import('../net/operator.ts')])
     try {
       return new OperatorSigner(await loadOperatorKey(file))
     } catch (error) {

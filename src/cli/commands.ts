@@ -4,8 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import type { PolicyFragment, PolicyKind, NodeSettingsSpec, ServiceExplanation } from '../core/index.ts'
 import type { StatusReport } from '../daemon/daemon.ts'
-import { parsePolicyFile } from '../daemon/policy-file.ts'
-import { InputError } from '../yaml-input.ts'
+import { InputError } from '../errors.ts'
 import { ApiClient, CliError, type ClientOptions } from './client.ts'
 
 export interface OutputOptions {
@@ -20,6 +19,7 @@ interface NodeSummary {
   readonly held: boolean
   readonly labels: Record<string, string>
   readonly slots: number
+  readonly agentVersion: string | null
   readonly ageMs: number
   readonly resources: ReadonlyArray<{ id: string, phase: string }>
   readonly viewHash: string
@@ -42,6 +42,7 @@ function labelsText (labels: Record<string, string>): string {
 
 export async function applyCommand (files: readonly string[], options: Options): Promise<void> {
   // Every file is read and checked before anything is sent: a bad file changes nothing.
+  const { parsePolicyFile } = await import('../daemon/policy-file.ts')
   const specs = []
   for (const file of files) {
     const text = await readFile(file, 'utf8').catch((error: Error) => { throw new InputError(`cannot read ${file}: ${error.message}`) })
@@ -87,6 +88,7 @@ export async function statusCommand (options: Options): Promise<void> {
   if (options.json === true) return print(JSON.stringify(status))
   print(table([
     ['node', status.node],
+    ['version', status.version],
     ['cluster', status.cluster],
     ['generation', String(status.generation)],
     ['view', status.viewHash],
@@ -104,8 +106,8 @@ export async function getCommand (what: string, options: Options): Promise<void>
   if (what === 'nodes') {
     const nodes = await client.get<NodeSummary[]>('/v1/nodes')
     if (options.json === true) return print(JSON.stringify(nodes))
-    print(table([['NODE', 'STATE', 'LABELS', 'SLOTS', 'RUNNING', 'AGE'], ...nodes.map((node) => [
-      node.id, node.held ? 'held' : node.reachable ? 'reachable' : 'unreachable', labelsText(node.labels), String(node.slots),
+    print(table([['NODE', 'STATE', 'VERSION', 'LABELS', 'SLOTS', 'RUNNING', 'AGE'], ...nodes.map((node) => [
+      node.id, node.held ? 'held' : node.reachable ? 'reachable' : 'unreachable', node.agentVersion ?? '-', labelsText(node.labels), String(node.slots),
       node.resources.filter((r) => r.phase === 'running').map((r) => r.id.split('@')[0]).join(',') || '-', `${Math.round(node.ageMs / 1000)}s`,
     ])]))
   } else if (what === 'policies') {

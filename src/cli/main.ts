@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The `shoal` command (commander): the daemon, the client commands that talk to it, and the simulator.
 //
 //   shoal init --dir DIR [--name NAME]
@@ -5,20 +6,17 @@
 //   shoal apply -f FILE...   delete KIND/NAME   get nodes|policies|view   status   explain KIND/NAME
 //   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...
 //   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp] [--report DIR] [--json]
+//   shoal completion bash|zsh   shoal --version
 //
+// Only commander loads up front; each command imports what it needs when it runs, so that a client
+// command (status, get, …) loads neither libp2p nor the simulator and starts about as fast as node.
 // Errors (a bad flag, a bad file, an unreachable daemon) are one line naming the problem, exit code 2;
 // a failed simulator expectation exits 1.
 
 import '../polyfill.ts'
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { initCluster } from '../daemon/cluster.ts'
-import { InputError } from '../yaml-input.ts'
-import { CliError } from './client.ts'
-import {
-  admitCommand, applyCommand, deleteCommand, explainCommand, getCommand, nodeSettingCommand, statusCommand,
-} from './commands.ts'
-import { runDaemon } from './daemon-command.ts'
-import { sim } from './sim-command.ts'
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { CliError, InputError } from '../errors.ts'
+import { shoalVersion } from '../version.ts'
 
 function positiveInteger (value: string): number {
   const number = Number(value)
@@ -60,6 +58,11 @@ function collectLabel (value: string, previous: Record<string, string> | undefin
   return { ...previous, [match[1] as string]: match[2] as string }
 }
 
+/** The client commands' module, loaded when one of them runs. */
+async function commands (): Promise<typeof import('./commands.ts')> {
+  return await import('./commands.ts')
+}
+
 /** Options every client command takes: how to find the daemon, and --json. */
 function clientCommand (name: string, description: string): Command {
   return program.command(name)
@@ -72,6 +75,7 @@ function clientCommand (name: string, description: string): Command {
 
 const program = new Command('shoal')
   .description('Shoal: a decentralised, reconciling control plane')
+  .version(shoalVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .showSuggestionAfterError()
   .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
@@ -81,6 +85,7 @@ program.command('init')
   .requiredOption('--dir <dir>', 'where to create the cluster files')
   .option('--name <name>', 'the cluster\'s name', 'shoal')
   .action(async (options: { dir: string, name: string }) => {
+    const { initCluster } = await import('../daemon/cluster.ts')
     const { file, operatorId } = await initCluster(options.dir, options.name)
     process.stdout.write(`created ${file} (operator ${operatorId})\nstart a node: shoal daemon --cluster ${file} --data DATA_DIR\n`)
   })
@@ -98,6 +103,7 @@ program.command('daemon')
   .option('--log <file>', 'write JSON log lines here (default: stdout)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
   .action(async (options: { cluster: string, data: string, listen?: string[], api: { host: string, port: number }, bootstrap?: string[], label?: Record<string, string>, slots: number, grace: number, log?: string, logLevel: string }) => {
+    const { runDaemon } = await import('./daemon-command.ts')
     process.exitCode = await runDaemon({
       cluster: options.cluster, data: options.data, listen: options.listen ?? ['/ip4/0.0.0.0/tcp/7420'], api: options.api,
       bootstrap: options.bootstrap ?? [], label: options.label ?? {}, slots: options.slots, graceMs: options.grace,
@@ -108,23 +114,23 @@ program.command('daemon')
 clientCommand('apply', 'sign and apply policy files (YAML or JSON; one or more documents each)')
   .requiredOption('-f, --file <file>', 'a policy file (repeatable)', collect)
   .option('--operator-key <file>', 'the operator key (default: operator.key beside the cluster file)')
-  .action(async (options) => { await applyCommand(options.file, options) })
+  .action(async (options) => { await (await commands()).applyCommand(options.file, options) })
 
 clientCommand('delete', 'delete a policy, e.g. Service/web')
   .argument('<kind/name>')
   .option('--operator-key <file>', 'the operator key')
-  .action(async (target: string, options) => { await deleteCommand(target, options) })
+  .action(async (target: string, options) => { await (await commands()).deleteCommand(target, options) })
 
 clientCommand('get', 'list nodes, policies, or the view')
-  .argument('<what>', 'nodes, policies or view')
-  .action(async (what: string, options) => { await getCommand(what, options) })
+  .addArgument(new Argument('<what>', 'what to list').choices(['nodes', 'policies', 'view']))
+  .action(async (what: string, options) => { await (await commands()).getCommand(what, options) })
 
 clientCommand('status', 'this node: view, convergence, reachable nodes, assigned and running work')
-  .action(async (options) => { await statusCommand(options) })
+  .action(async (options) => { await (await commands()).statusCommand(options) })
 
 clientCommand('explain', 'why a service runs where it does (Service/NAME), or what a node is given (Node/ID)')
   .argument('<kind/name>')
-  .action(async (target: string, options) => { await explainCommand(target, options) })
+  .action(async (target: string, options) => { await (await commands()).explainCommand(target, options) })
 
 for (const [change, description] of [
   ['drain', 'move all work away from a node (before removing it)'],
@@ -134,13 +140,13 @@ for (const [change, description] of [
   clientCommand(change, description)
     .argument('<node>', 'the node\'s peer id, or a unique ending of it')
     .option('--operator-key <file>', 'the operator key')
-    .action(async (node: string, options) => { await nodeSettingCommand(node, change, options) })
+    .action(async (node: string, options) => { await (await commands()).nodeSettingCommand(node, change, options) })
 }
 
 clientCommand('admit', 'admit nodes to the cluster by peer id (a daemon prints its id; it is in daemon.json)')
   .argument('<peer-id...>')
   .option('--operator-key <file>', 'the operator key')
-  .action(async (peerIds: string[], options) => { await admitCommand(peerIds, options) })
+  .action(async (peerIds: string[], options) => { await (await commands()).admitCommand(peerIds, options) })
 
 program.command('sim')
   .description('run a scenario against N real nodes in one process (the built-in demo without --scenario)')
@@ -150,7 +156,12 @@ program.command('sim')
   .addOption(new Option('--transport <kind>', 'how the nodes connect').choices(['memory', 'tcp']).default('memory'))
   .option('--report <dir>', 'write report.json and report.html into this directory')
   .option('--json', 'print the report as JSON on stdout')
-  .action(async (options) => { process.exitCode = await sim(options) })
+  .action(async (options) => { process.exitCode = await (await import('./sim-command.ts')).sim(options) })
+
+program.command('completion')
+  .description('print a shell completion script: eval "$(shoal completion bash)", or zsh')
+  .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
+  .action(async (shell: 'bash' | 'zsh') => { process.stdout.write((await import('./completion.ts')).completionScript(program, shell)) })
 
 try {
   await program.parseAsync(process.argv)

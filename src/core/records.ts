@@ -66,6 +66,8 @@ export interface NodeRecord {
    * wall clock) the others keep its work where it is although it is unreachable (placement.ts).
    */
   readonly holdUntilMs?: number
+  /** The Shoal release the node runs (`shoal --version`), so that a mixed-version fleet is visible. */
+  readonly agentVersion?: string
 }
 
 export interface WorkloadSpec {

@@ -65,6 +65,7 @@ export function buildApp (daemon: Daemon, token: string): Hono {
       reachable: reachable.has(record.nodeId) && !view.held.includes(record.nodeId),
       held: view.held.includes(record.nodeId),
       version: record.version,
+      agentVersion: record.agentVersion ?? null,
       ageMs: Date.now() - record.originatedAtMs,
       labels: record.labels,
       slots: record.slots,

@@ -11,7 +11,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { stringify } from 'yaml'
 import { z } from 'zod'
 import { writeFileAtomically } from '../actuators/file.ts'
-import { decodePrivateKey, encodePrivateKey, isNetworkKey, newEd25519Key, newNetworkKey, peerIdOf } from '../net/index.ts'
+import { decodePrivateKey, encodePrivateKey, isNetworkKey, newEd25519Key, newNetworkKey, peerIdOf } from '../net/keys.ts'
 import { InputError, parseYamlDocument } from '../yaml-input.ts'
 
 const clusterSchema = z.strictObject({

@@ -23,6 +23,7 @@ import {
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
 import { writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
+import { shoalVersion } from '../version.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
 import { daemonThrottle, defaultJoinTimeoutMs, Reconciler, waitToJoin } from './reconciler.ts'
@@ -62,6 +63,8 @@ export type DaemonEvent =
 
 export interface StatusReport {
   readonly node: string
+  /** The Shoal release this daemon runs. */
+  readonly version: string
   readonly generation: number
   readonly cluster: string
   readonly addresses: readonly string[]
@@ -144,6 +147,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       // a moment (our new record is in, our adjacency not yet) when our work looks vacant.
       ...(holdUntilMs === undefined ? {} : { holdUntilMs }),
       generation,
+      agentVersion: shoalVersion(),
       seedRecords,
       config,
     })
@@ -204,6 +208,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     const own = this.mesh.db.nodeRecord(this.mesh.peerId)
     return {
       node: this.mesh.peerId,
+      version: shoalVersion(),
       generation: this.generation,
       cluster: this.options.cluster.name,
       addresses: this.mesh.addresses(),

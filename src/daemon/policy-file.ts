@@ -16,7 +16,7 @@
 import { z } from 'zod'
 import type { PolicySpec, WorkloadSpec } from '../core/index.ts'
 import { healthCheckSchema } from '../actuators/process.ts'
-import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/index.ts'
+import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/codec.ts'
 import { InputError, parseYamlDocuments } from '../yaml-input.ts'
 
 const processSchema = z.strictObject({

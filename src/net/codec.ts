@@ -33,6 +33,7 @@ export const recordLimits = Object.freeze({
   errorCharsMax: 1_024,
   replicasMax: 100_000,
   slotsMax: 1_000_000,
+  agentVersionCharsMax: 64,
 })
 
 const id = z.string().min(1).max(recordLimits.idCharsMax)
@@ -63,6 +64,7 @@ export const nodeRecordSchema = z.strictObject({
   viewHash: z.string().max(64),
   policyDigest: z.string().max(64),
   holdUntilMs: count.optional(),
+  agentVersion: z.string().min(1).max(recordLimits.agentVersionCharsMax).optional(),
 })
 
 export const workloadSchema = z.object({ kind: z.string().min(1).max(64) }).catchall(z.json())

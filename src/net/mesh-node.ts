@@ -67,6 +67,8 @@ export interface MeshNodeInit {
   readonly holdUntilMs?: number
   /** Persisted counter bumped at every start (DESIGN.md §3). */
   readonly generation: number
+  /** The Shoal release this node runs, stated in its record (the daemon's; the simulator states none). */
+  readonly agentVersion?: string
   /** Signed records to start from (persisted ones, or admissions handed over by an operator). */
   readonly seedRecords?: readonly Uint8Array[]
   readonly config?: NetConfig
@@ -593,6 +595,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
         viewHash: this.local.viewHash,
         policyDigest: this.db.policyDigestHash(),
         ...(this.local.holdUntilMs === undefined ? {} : { holdUntilMs: this.local.holdUntilMs }),
+        ...(this.init.agentVersion === undefined ? {} : { agentVersion: this.init.agentVersion }),
       }
       const envelope = await sealRecord(record, this.init.privateKey)
       this.lastVersion = version

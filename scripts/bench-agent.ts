@@ -1,0 +1,133 @@
+// Benchmark: Shoal as a host agent (issue 21's figures), with the compiled CLI as an operator runs it.
+//
+//   npm run bench:agent                               # 20 daemons, 20 CLI runs, 60 s at rest, 30 s of CPU
+//   npm run bench:agent -- --daemons 20 --cli-runs 20 --rest-s 60 --cpu-s 30 [--json]
+//
+// - CLI: `shoal status --json` against a running daemon, and `shoal --help`, beside `node -e 0`, run in
+//   turn on the same machine (median of --cli-runs each). Goal: status under 2 × node -e 0.
+// - start → ready: from spawning `shoal daemon` to its daemon.json (peers up; the first daemon alone).
+//   Goal: under 1 s.
+// - admit → one component: the daemons are started (not yet admitted: each refuses the others), then
+//   one `shoal admit` of every id; the clock stops when every daemon's /v1/status says converged over
+//   all of them. Goal: under 5 s.
+// - at rest, after --rest-s: RSS per daemon (/proc/PID/status), and CPU per daemon over --cpu-s
+//   (/proc/PID/stat utime + stime), as % of one core. Goals: RSS under 64 MB, CPU under 0.5 %.
+
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { builtCli } from '../test/fixtures/build.ts'
+import { ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+
+const { values } = parseArgs({
+  options: {
+    daemons: { type: 'string', default: '20' },
+    'cli-runs': { type: 'string', default: '20' },
+    'rest-s': { type: 'string', default: '60' },
+    'cpu-s': { type: 'string', default: '30' },
+    json: { type: 'boolean', default: false },
+  },
+})
+const count = Number(values.daemons)
+const cliRuns = Number(values['cli-runs'])
+const restMs = Number(values['rest-s']) * 1_000
+const cpuMs = Number(values['cpu-s']) * 1_000
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const worst = (xs: readonly number[]): number => Math.max(...xs)
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+function timed (args: readonly string[]): number {
+  const start = performance.now()
+  const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited ${result.status}: ${result.stderr.toString()}`)
+  return performance.now() - start
+}
+
+function rssMb (pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? 'VmRSS: 0 kB'
+  return Number(line.split(/\s+/)[1]) / 1024
+}
+
+/** CPU time (user + system) a process has used, in ms. */
+function cpuMsOf (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1_000 / 100 // utime, stime in clock ticks (100 Hz)
+}
+
+interface Status { converged: boolean, reachable: string[] }
+
+async function status (daemon: DaemonHandle): Promise<Status | undefined> {
+  try {
+    const response = await fetch(`${daemon.info.api.url}/v1/status`, { headers: { authorization: `Bearer ${daemon.info.api.token}` } })
+    return await response.json() as Status
+  } catch {
+    return undefined
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-agent-'))
+const cli = new ShoalCli(dir)
+const daemons: DaemonHandle[] = []
+try {
+  await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'bench')
+  for (let i = 0; i < count; i++) {
+    daemons.push(await cli.startDaemon(`node-${i}`, i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string]))
+  }
+  const readyMs = daemons.slice(1).map((daemon) => daemon.readyMs)
+  process.stdout.write(`started ${count} daemons; start → ready median ${median(readyMs).toFixed(0)} ms, worst ${worst(readyMs).toFixed(0)} ms (first, alone: ${daemons[0]?.readyMs.toFixed(0)} ms)\n`)
+
+  const admitStart = performance.now()
+  await cli.ok('admit', ...daemons.map((d) => d.info.peerId), '--data', daemons[0]?.dataDir as string)
+  let admitMs = Number.NaN
+  while (performance.now() - admitStart < 120_000) {
+    const all = await Promise.all(daemons.map(status))
+    if (all.every((s) => s !== undefined && s.converged && s.reachable.length === count)) {
+      admitMs = performance.now() - admitStart
+      break
+    }
+    await sleep(50)
+  }
+  process.stdout.write(`admit → one converged component of ${count}: ${Number.isNaN(admitMs) ? 'not within 120 s' : `${admitMs.toFixed(0)} ms`}\n`)
+
+  const data = daemons[0]?.dataDir as string
+  const nodeRuns: number[] = []
+  const statusRuns: number[] = []
+  const helpRuns: number[] = []
+  for (let run = 0; run < cliRuns; run++) {
+    nodeRuns.push(timed(['-e', '0']))
+    statusRuns.push(timed([builtCli, 'status', '--json', '--data', data]))
+    helpRuns.push(timed([builtCli, '--help']))
+  }
+  process.stdout.write(`CLI (median of ${cliRuns}): node -e 0 ${median(nodeRuns).toFixed(0)} ms, shoal status --json ${median(statusRuns).toFixed(0)} ms (${(median(statusRuns) / median(nodeRuns)).toFixed(2)} ×), shoal --help ${median(helpRuns).toFixed(0)} ms\n`)
+
+  process.stdout.write(`at rest for ${restMs / 1_000} s …\n`)
+  await sleep(restMs)
+  const rss = daemons.map((d) => rssMb(d.info.pid))
+  const cpuBefore = daemons.map((d) => cpuMsOf(d.info.pid))
+  await sleep(cpuMs)
+  const cpuPercent = daemons.map((d, i) => (cpuMsOf(d.info.pid) - (cpuBefore[i] as number)) / cpuMs * 100)
+
+  process.stdout.write(`\n${count} daemon processes on loopback (this machine: 2 cores)\n`)
+  process.stdout.write('| figure | median | worst | goal |\n|---|---|---|---|\n')
+  process.stdout.write(`| \`shoal status --json\` (node -e 0: ${median(nodeRuns).toFixed(0)} ms) | ${median(statusRuns).toFixed(0)} ms (${(median(statusRuns) / median(nodeRuns)).toFixed(2)} ×) | ${worst(statusRuns).toFixed(0)} ms | < 2 × node -e 0 |\n`)
+  process.stdout.write(`| \`shoal --help\` | ${median(helpRuns).toFixed(0)} ms | ${worst(helpRuns).toFixed(0)} ms | |\n`)
+  process.stdout.write(`| daemon start → ready (daemon.json), peers up | ${median(readyMs).toFixed(0)} ms | ${worst(readyMs).toFixed(0)} ms | < 1 s |\n`)
+  process.stdout.write(`| one \`shoal admit\` of all → one converged component | ${admitMs.toFixed(0)} ms | | < 5 s |\n`)
+  process.stdout.write(`| RSS per daemon after ${restMs / 1_000} s at rest | ${median(rss).toFixed(0)} MB | ${worst(rss).toFixed(0)} MB | < 64 MB |\n`)
+  process.stdout.write(`| CPU per daemon at rest (over ${cpuMs / 1_000} s) | ${median(cpuPercent).toFixed(2)} % | ${worst(cpuPercent).toFixed(2)} % | < 0.5 % of a core |\n`)
+  if (values.json === true) {
+    process.stdout.write(JSON.stringify({
+      daemons: count, nodeMs: median(nodeRuns), statusMs: median(statusRuns), helpMs: median(helpRuns), readyMs: median(readyMs),
+      readyWorstMs: worst(readyMs), admitMs, rssMB: median(rss), rssWorstMB: worst(rss), cpuPercent: median(cpuPercent), cpuWorstPercent: worst(cpuPercent),
+    }) + '\n')
+  }
+} finally {
+  await Promise.all(daemons.map(async (d) => { await d.kill() }))
+  await rm(dir, { recursive: true, force: true })
+}

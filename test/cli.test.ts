@@ -1,0 +1,61 @@
+// The `shoal` command as an installed binary: --version, shell completion, and the one-line answers a
+// client command gives when there is no daemon to talk to (never yet started, or gone after kill -9).
+
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { builtCli, root } from './fixtures/build.ts'
+
+const shoal = (...args: string[]) => spawnSync(process.execPath, [builtCli, ...args], { encoding: 'utf8', timeout: 30_000 })
+
+let dir: string
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'shoal-cli-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+describe('shoal CLI', () => {
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+    const result = shoal('--version')
+    expect(result.status).toBe(0)
+    expect(result.stdout.trim()).toBe(version)
+  })
+
+  it('completion bash lists every command and a command\'s flags and choices', () => {
+    const result = shoal('completion', 'bash')
+    expect(result.status).toBe(0)
+    for (const command of ['daemon', 'apply', 'status', 'get', 'drain', 'admit', 'sim', 'completion']) expect(result.stdout).toContain(` ${command} `)
+    expect(result.stdout).toMatch(/get\) words="[^"]*--json[^"]*nodes policies view/)
+    expect(result.stdout).toContain('complete -o default -F _shoal_complete shoal')
+    const bash = spawnSync('bash', ['-n'], { input: result.stdout, encoding: 'utf8' })
+    expect(bash.status, bash.stderr).toBe(0)
+    expect(shoal('completion', 'zsh').stdout).toMatch(/^autoload -U \+X bashcompinit/)
+  })
+
+  it('a data dir with no daemon.json yet: one line saying the daemon is not running', () => {
+    const result = shoal('status', '--data', join(dir, 'never-started'))
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain(`the daemon for ${join(dir, 'never-started')} is not running (no daemon.json there yet)`)
+  })
+
+  it('a stale daemon.json (its pid is gone, as after kill -9): one line naming the pid', async () => {
+    const gone = spawnSync(process.execPath, ['-e', '0'])
+    const dataDir = join(dir, 'killed')
+    await rm(dataDir, { recursive: true, force: true })
+    await mkdir(dataDir)
+    await writeFile(join(dataDir, 'daemon.json'), JSON.stringify({ peerId: 'x', pid: gone.pid, api: { url: 'http://127.0.0.1:9', token: 't' }, cluster: '/c.yaml' }))
+    const result = shoal('get', 'nodes', '--data', dataDir)
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim()).toBe(`shoal: the daemon for ${dataDir} is not running (pid ${gone.pid} exited)`)
+  })
+
+  it('a wrong choice is one line naming the choices', () => {
+    const result = shoal('get', 'pods', '--data', dir)
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/'pods'.*nodes, policies, view/)
+  })
+})
