@@ -16,7 +16,7 @@
 import '../polyfill.ts'
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { CliError, InputError } from '../errors.ts'
-import { shoalVersion } from '../version.ts'
+import { shoalVersion } from '../package.ts'
 
 function positiveInteger (value: string): number {
   const number = Number(value)

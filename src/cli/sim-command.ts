@@ -2,13 +2,11 @@
 // prints one line per step, a verdict, and optionally a report.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { renderReportHtml } from '../../sim/report.ts'
 import { parseScenario, runScenario, type StepReport } from '../../sim/scenario.ts'
-import { InputError } from '../yaml-input.ts'
-
-const builtInScenario = join(dirname(fileURLToPath(import.meta.url)), '../../sim/scenarios/demo.yaml')
+import { InputError } from '../errors.ts'
+import { packageFile } from '../package.ts'
 
 export interface SimOptions {
   readonly nodes?: number
@@ -21,7 +19,7 @@ export interface SimOptions {
 
 /** Runs the simulation; the exit code: 0 pass, 1 a failed expectation. */
 export async function sim (options: SimOptions): Promise<number> {
-  const file = options.scenario ?? builtInScenario
+  const file = options.scenario ?? packageFile('sim/scenarios/demo.yaml')
   const text = await readFile(file, 'utf8').catch((error: Error) => { throw new InputError(`cannot read ${file}: ${error.message}`) })
   const scenario = parseScenario(text, file)
   const nodes = options.nodes ?? scenario.nodes ?? 20

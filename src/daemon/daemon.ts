@@ -23,7 +23,7 @@ import {
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
 import { writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
-import { shoalVersion } from '../version.ts'
+import { shoalVersion } from '../package.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
 import { daemonThrottle, defaultJoinTimeoutMs, Reconciler, waitToJoin } from './reconciler.ts'
