@@ -1,8 +1,13 @@
 // `shoal daemon`: starts a node and its API, writes daemon.json when ready, and on SIGTERM or SIGINT
-// stops for a restart (workloads keep running; the others hold them for the grace time).
+// stops for a restart (workloads keep running; the others hold them for the grace time). SIGHUP
+// reopens the log file (for logrotate); nothing else is reloaded: every other setting shapes the
+// node's identity or its record, and a restart (SIGTERM, then start) applies it without moving work.
+// The signal handlers are installed first, so that a signal during start-up waits for it to finish
+// and then stops cleanly, instead of killing the process half-started.
 
 import { resolve } from 'node:path'
 import type { Labels } from '../core/index.ts'
+import type { NetConfig } from '../net/config.ts'
 import { startApi } from '../daemon/api.ts'
 import { loadCluster } from '../daemon/cluster.ts'
 import { Daemon } from '../daemon/daemon.ts'
@@ -19,15 +24,26 @@ export interface DaemonCommandOptions {
   readonly graceMs: number
   readonly log?: string
   readonly logLevel: string
+  /** The mesh's settings (net/config.ts): the defaults with the config file's `net:` over them. */
+  readonly net: NetConfig
 }
 
 /** Runs until a signal; resolves with the exit code. */
 export async function runDaemon (options: DaemonCommandOptions): Promise<number> {
+  const stopSignal = new Promise<NodeJS.Signals>((resolveSignal) => {
+    process.once('SIGTERM', () => { resolveSignal('SIGTERM') })
+    process.once('SIGINT', () => { resolveSignal('SIGINT') })
+  })
+  let reopenLog = (): void => {}
+  process.on('SIGHUP', () => { reopenLog() })
+
   const cluster = await loadCluster(options.cluster)
-  const logger = createLogger({ ...(options.log === undefined ? {} : { file: options.log }), level: options.logLevel })
+  const log = await createLogger({ ...(options.log === undefined ? {} : { file: options.log }), level: options.logLevel })
+  const logger = log.logger
+  reopenLog = () => { logger.info(log.reopen() ? 'SIGHUP: reopened the log file' : 'SIGHUP: nothing to reopen (logging to stdout); other settings take a restart') }
   const daemon = await Daemon.start({
     cluster, dataDir: resolve(options.data), listen: options.listen, bootstrap: options.bootstrap,
-    labels: options.label, slots: options.slots, graceMs: options.graceMs, logger,
+    labels: options.label, slots: options.slots, graceMs: options.graceMs, logger, config: options.net,
   })
   const token = await daemon.apiToken()
   const api = await startApi(daemon, { ...options.api, token }).catch(async (error: Error) => {
@@ -36,10 +52,7 @@ export async function runDaemon (options: DaemonCommandOptions): Promise<number>
   })
   const info = await daemon.announce({ url: api.url, token })
   logger.info({ node: info.peerId, api: api.url, addresses: info.addresses }, 'ready')
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
-    process.once('SIGTERM', () => { resolveSignal('SIGTERM') })
-    process.once('SIGINT', () => { resolveSignal('SIGINT') })
-  })
+  const signal = await stopSignal
   logger.info({ signal }, 'stopping for a restart')
   await api.close()
   await daemon.stop('restart')

@@ -2,7 +2,7 @@
 // The `shoal` command (commander): the daemon, the client commands that talk to it, and the simulator.
 //
 //   shoal init --dir DIR [--name NAME]
-//   shoal daemon --cluster FILE --data DIR [--listen MA]... [--api HOST:PORT] [--bootstrap MA]... [--label K=V]... [--slots N]
+//   shoal daemon [--config FILE] --cluster FILE --data DIR [--listen MA]... [--api HOST:PORT] [--bootstrap MA]... [--label K=V]... [--slots N]
 //   shoal apply -f FILE...   delete KIND/NAME   get nodes|policies|view   status   explain KIND/NAME
 //   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...
 //   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp] [--report DIR] [--json]
@@ -17,45 +17,33 @@ import '../polyfill.ts'
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { CliError, InputError } from '../errors.ts'
 import { shoalVersion } from '../package.ts'
+import { parseDuration, parseHostPort, parseInteger, parseLabel, parseMultiaddr, parsePositiveInteger } from './values.ts'
 
-function positiveInteger (value: string): number {
-  const number = Number(value)
-  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('must be a whole number of at least 1')
-  return number
+/** A value parser for commander: the same parser, its error as commander's. */
+function flag<T> (parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value)
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message)
+    }
+  }
 }
 
-function integer (value: string): number {
-  const number = Number(value)
-  if (!Number.isSafeInteger(number)) throw new InvalidArgumentError('must be a whole number')
-  return number
-}
-
-function duration (value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value)
-  if (match === null) throw new InvalidArgumentError('must be like 500ms, 30s or 2m')
-  return Number(match[1]) * (match[2] === 'ms' ? 1 : match[2] === 's' ? 1_000 : 60_000)
-}
-
-function hostPort (value: string): { host: string, port: number } {
-  const match = /^(.+):(\d{1,5})$/.exec(value)
-  const port = Number(match?.[2])
-  if (match === null || port > 65_535) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:7421 (port 0 picks a free one)')
-  return { host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port }
-}
+const positiveInteger = flag(parsePositiveInteger)
+const integer = flag(parseInteger)
 
 function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
 function collectMultiaddr (value: string, previous: string[] | undefined): string[] {
-  if (!value.startsWith('/')) throw new InvalidArgumentError(`'${value}' is not a multiaddr (like /ip4/127.0.0.1/tcp/7420)`)
-  return collect(value, previous)
+  return collect(flag(parseMultiaddr)(value), previous)
 }
 
 function collectLabel (value: string, previous: Record<string, string> | undefined): Record<string, string> {
-  const match = /^([^=]+)=(.*)$/.exec(value)
-  if (match === null) throw new InvalidArgumentError(`'${value}' is not KEY=VALUE`)
-  return { ...previous, [match[1] as string]: match[2] as string }
+  const [key, labelValue] = flag(parseLabel)(value)
+  return { ...previous, [key]: labelValue }
 }
 
 /** The client commands' module, loaded when one of them runs. */
@@ -91,24 +79,21 @@ program.command('init')
   })
 
 program.command('daemon')
-  .description('run a node')
-  .requiredOption('--cluster <file>', 'the cluster file (network.key beside it)')
-  .requiredOption('--data <dir>', 'this node\'s data directory')
-  .option('--listen <multiaddr>', 'listen address (repeatable; port 0 picks a free one)', collectMultiaddr)
-  .option('--api <host:port>', 'API address', hostPort, { host: '127.0.0.1', port: 7421 })
+  .description('run a node (settings from --config FILE and flags; a flag wins over the file)')
+  .option('--config <file>', 'a YAML file with any of the settings below (cluster, data, listen, api, bootstrap, labels, slots, grace, log, logLevel, net)')
+  .option('--cluster <file>', 'the cluster file (network.key beside it)')
+  .option('--data <dir>', 'this node\'s data directory')
+  .option('--listen <multiaddr>', 'listen address (repeatable; port 0 picks a free one) [/ip4/0.0.0.0/tcp/7420]', collectMultiaddr)
+  .option('--api <host:port>', 'API address [127.0.0.1:7421]', flag(parseHostPort))
   .option('--bootstrap <multiaddr>', 'a peer to join through (repeatable)', collectMultiaddr)
   .option('--label <key=value>', 'a label of this node (repeatable)', collectLabel)
-  .option('--slots <n>', 'capacity: how many slots of work this node takes', positiveInteger, 10)
-  .option('--grace <duration>', 'after a SIGTERM, how long the others hold this node\'s work', duration, 30_000)
-  .option('--log <file>', 'write JSON log lines here (default: stdout)')
-  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (options: { cluster: string, data: string, listen?: string[], api: { host: string, port: number }, bootstrap?: string[], label?: Record<string, string>, slots: number, grace: number, log?: string, logLevel: string }) => {
-    const { runDaemon } = await import('./daemon-command.ts')
-    process.exitCode = await runDaemon({
-      cluster: options.cluster, data: options.data, listen: options.listen ?? ['/ip4/0.0.0.0/tcp/7420'], api: options.api,
-      bootstrap: options.bootstrap ?? [], label: options.label ?? {}, slots: options.slots, graceMs: options.grace,
-      logLevel: options.logLevel, ...(options.log === undefined ? {} : { log: options.log }),
-    })
+  .option('--slots <n>', 'capacity: how many slots of work this node takes [10]', positiveInteger)
+  .option('--grace <duration>', 'after a SIGTERM, how long the others hold this node\'s work [30s]', flag(parseDuration))
+  .option('--log <file>', 'write JSON log lines here (default: stdout; SIGHUP reopens it)')
+  .addOption(new Option('--log-level <level>', 'log level [info]').choices(['debug', 'info', 'warn', 'error']))
+  .action(async (flags) => {
+    const [{ runDaemon }, { daemonSettings }] = await Promise.all([import('./daemon-command.ts'), import('./daemon-config.ts')])
+    process.exitCode = await runDaemon(await daemonSettings(flags))
   })
 
 clientCommand('apply', 'sign and apply policy files (YAML or JSON; one or more documents each)')
