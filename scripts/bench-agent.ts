@@ -15,7 +15,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'cli-runs': { type: 'string', default: '20' },
     'rest-s': { type: 'string', default: '60' },
     'cpu-s': { type: 'string', default: '30' },
+    // Mesh settings for every daemon (its config file's net:), as JSON: '{"helloIntervalMs": 1000, "deadIntervalMs": 3000}'.
+    net: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -48,9 +50,18 @@ function timed (args: readonly string[]): number {
   return performance.now() - start
 }
 
-function rssMb (pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? 'VmRSS: 0 kB'
+/** A field of /proc/PID/status or smaps_rollup, in MB. */
+function procMb (pid: number, file: 'status' | 'smaps_rollup', field: string): number {
+  const line = readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`)) ?? `${field}: 0 kB`
   return Number(line.split(/\s+/)[1]) / 1024
+}
+
+/**
+ * RSS counts the node binary's pages (file-backed, ~48 MB here, shared by every node process on the
+ * host); RssAnon is what this daemon alone holds; PSS shares the shared pages out among their users.
+ */
+function memoryMb (pid: number): { rss: number, private: number, pss: number } {
+  return { rss: procMb(pid, 'status', 'VmRSS'), private: procMb(pid, 'status', 'RssAnon'), pss: procMb(pid, 'smaps_rollup', 'Pss') }
 }
 
 /** CPU time (user + system) a process has used, in ms. */
@@ -76,8 +87,10 @@ const cli = new ShoalCli(dir)
 const daemons: DaemonHandle[] = []
 try {
   await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'bench')
+  const config = values.net === undefined ? [] : ['--config', join(dir, 'daemon.yaml')]
+  if (values.net !== undefined) await writeFile(join(dir, 'daemon.yaml'), `net: ${values.net}\n`)
   for (let i = 0; i < count; i++) {
-    daemons.push(await cli.startDaemon(`node-${i}`, i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string]))
+    daemons.push(await cli.startDaemon(`node-${i}`, [...config, ...(i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string])]))
   }
   const readyMs = daemons.slice(1).map((daemon) => daemon.readyMs)
   process.stdout.write(`started ${count} daemons; start → ready median ${median(readyMs).toFixed(0)} ms, worst ${worst(readyMs).toFixed(0)} ms (first, alone: ${daemons[0]?.readyMs.toFixed(0)} ms)\n`)
@@ -108,23 +121,28 @@ try {
 
   process.stdout.write(`at rest for ${restMs / 1_000} s …\n`)
   await sleep(restMs)
-  const rss = daemons.map((d) => rssMb(d.info.pid))
+  const memory = daemons.map((d) => memoryMb(d.info.pid))
+  const rss = memory.map((m) => m.rss)
+  const privateMb = memory.map((m) => m.private)
+  const pss = memory.map((m) => m.pss)
   const cpuBefore = daemons.map((d) => cpuMsOf(d.info.pid))
   await sleep(cpuMs)
   const cpuPercent = daemons.map((d, i) => (cpuMsOf(d.info.pid) - (cpuBefore[i] as number)) / cpuMs * 100)
 
-  process.stdout.write(`\n${count} daemon processes on loopback (this machine: 2 cores)\n`)
+  process.stdout.write(`\n${count} daemon processes on loopback (this machine: 2 cores)${values.net === undefined ? '' : `, net: ${values.net}`}\n`)
   process.stdout.write('| figure | median | worst | goal |\n|---|---|---|---|\n')
   process.stdout.write(`| \`shoal status --json\` (node -e 0: ${median(nodeRuns).toFixed(0)} ms) | ${median(statusRuns).toFixed(0)} ms (${(median(statusRuns) / median(nodeRuns)).toFixed(2)} ×) | ${worst(statusRuns).toFixed(0)} ms | < 2 × node -e 0 |\n`)
   process.stdout.write(`| \`shoal --help\` | ${median(helpRuns).toFixed(0)} ms | ${worst(helpRuns).toFixed(0)} ms | |\n`)
   process.stdout.write(`| daemon start → ready (daemon.json), peers up | ${median(readyMs).toFixed(0)} ms | ${worst(readyMs).toFixed(0)} ms | < 1 s |\n`)
   process.stdout.write(`| one \`shoal admit\` of all → one converged component | ${admitMs.toFixed(0)} ms | | < 5 s |\n`)
   process.stdout.write(`| RSS per daemon after ${restMs / 1_000} s at rest | ${median(rss).toFixed(0)} MB | ${worst(rss).toFixed(0)} MB | < 64 MB |\n`)
+  process.stdout.write(`| … of which the daemon's own (RssAnon; the rest is the node binary, shared) | ${median(privateMb).toFixed(0)} MB | ${worst(privateMb).toFixed(0)} MB | |\n`)
+  process.stdout.write(`| PSS per daemon (shared pages divided among their users) | ${median(pss).toFixed(0)} MB | ${worst(pss).toFixed(0)} MB | |\n`)
   process.stdout.write(`| CPU per daemon at rest (over ${cpuMs / 1_000} s) | ${median(cpuPercent).toFixed(2)} % | ${worst(cpuPercent).toFixed(2)} % | < 0.5 % of a core |\n`)
   if (values.json === true) {
     process.stdout.write(JSON.stringify({
       daemons: count, nodeMs: median(nodeRuns), statusMs: median(statusRuns), helpMs: median(helpRuns), readyMs: median(readyMs),
-      readyWorstMs: worst(readyMs), admitMs, rssMB: median(rss), rssWorstMB: worst(rss), cpuPercent: median(cpuPercent), cpuWorstPercent: worst(cpuPercent),
+      readyWorstMs: worst(readyMs), admitMs, rssMB: median(rss), rssWorstMB: worst(rss), privateMB: median(privateMb), pssMB: median(pss), cpuPercent: median(cpuPercent), cpuWorstPercent: worst(cpuPercent),
     }) + '\n')
   }
 } finally {
