@@ -1,10 +1,10 @@
 // The file actuator: atomic writes, idempotent ensure and remove, relative paths under the data dir,
 // drift repaired by the planner, and a hand-edited file never deleted.
 
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { tempDir } from './fixtures/temp.ts'
 import { plan, type Assignment } from '../src/core/index.ts'
 import { FileActuator } from '../src/actuators/index.ts'
 
@@ -13,7 +13,7 @@ const assignment: Assignment = { resourceId: 'motd@me', service: 'motd', nodeId:
 
 describe('file actuator', () => {
   it('writes the file under the data dir with its mode, and observes it running; ensure twice changes nothing', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-file-'))
+    const dataDir = await tempDir('shoal-file-')
     const actuator = new FileActuator(dataDir)
     await actuator.ensure('motd@me', workload, 'h1')
     await actuator.ensure('motd@me', workload, 'h1')
@@ -24,7 +24,7 @@ describe('file actuator', () => {
   })
 
   it('a file changed by hand is reported as drifted, and the planner rewrites it', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-file-'))
+    const dataDir = await tempDir('shoal-file-')
     const actuator = new FileActuator(dataDir)
     await actuator.ensure('motd@me', workload, 'h1')
     await writeFile(join(dataDir, 'etc/motd'), 'edited\n')
@@ -35,7 +35,7 @@ describe('file actuator', () => {
   })
 
   it('remove deletes the file Shoal wrote, leaves a hand-edited one, and is idempotent', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-file-'))
+    const dataDir = await tempDir('shoal-file-')
     const actuator = new FileActuator(dataDir)
     await actuator.ensure('a@me', { ...workload, path: 'a' }, 'h1')
     await actuator.ensure('b@me', { ...workload, path: 'b' }, 'h1')
@@ -49,13 +49,13 @@ describe('file actuator', () => {
   })
 
   it('a new actuator over the same data dir (a restarted daemon) finds what the old one wrote', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-file-'))
+    const dataDir = await tempDir('shoal-file-')
     await new FileActuator(dataDir).ensure('motd@me', workload, 'h1')
     expect((await new FileActuator(dataDir).observe()).map((w) => w.resourceId)).toEqual(['motd@me'])
   })
 
   it('refuses a malformed workload with a message that names the field', async () => {
-    const actuator = new FileActuator(await mkdtemp(join(tmpdir(), 'shoal-file-')))
+    const actuator = new FileActuator(await tempDir('shoal-file-'))
     await expect(actuator.ensure('x@me', { kind: 'file', path: 'x' }, 'h')).rejects.toThrow(/content/)
   })
 })

@@ -3,10 +3,10 @@
 // stop, and SIGKILL for a process that ignores SIGTERM.
 
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { tempDir } from './fixtures/temp.ts'
 import { ProcessActuator } from '../src/actuators/index.ts'
 import { waitFor } from '../src/testing/index.ts'
 
@@ -37,7 +37,7 @@ const sleeper = (out: string) => ({
 
 describe('process actuator', () => {
   it('starts a process with its environment, observes it, and ensure twice starts it once', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir)
     const out = join(dataDir, 'env.txt')
     await actuator.ensure('web@node-1', sleeper(out), 'h1')
@@ -48,7 +48,7 @@ describe('process actuator', () => {
   })
 
   it('restarts a crashed process after a back-off', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir)
     await actuator.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
     const first = await pidOf(dataDir, 'web@node-1')
@@ -64,7 +64,7 @@ describe('process actuator', () => {
   })
 
   it('a new actuator over the same data dir adopts the running process without restarting it', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const dataDir = await tempDir('shoal-proc-')
     const before = newActuator(dataDir)
     await before.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
     const pid = await pidOf(dataDir, 'web@node-1')
@@ -77,7 +77,7 @@ describe('process actuator', () => {
   })
 
   it('remove stops the process gracefully, and SIGKILLs one that ignores SIGTERM', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir, { stopGraceMs: 300 })
     await actuator.ensure('polite@node-1', sleeper(join(dataDir, 'a')), 'h1')
     await actuator.ensure('stubborn@node-1', {
@@ -94,13 +94,13 @@ describe('process actuator', () => {
   })
 
   it('refuses a malformed workload with a message that names the field', async () => {
-    const actuator = newActuator(await mkdtemp(join(tmpdir(), 'shoal-proc-')))
+    const actuator = newActuator(await tempDir('shoal-proc-'))
     await expect(actuator.ensure('x@node-1', { kind: 'process', command: '' }, 'h')).rejects.toThrow(/command/)
     await expect(actuator.ensure('x@node-1', { kind: 'process', command: '/nonexistent/binary' }, 'h')).rejects.toThrow(/cannot start/)
   })
 
   it('with a health check: starting until it passes, running after, killed and restarted after failures in a row', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-proc-'))
+    const dataDir = await tempDir('shoal-proc-')
     const port = 20_000 + Math.floor(Math.random() * 20_000)
     const sick = join(dataDir, 'sick')
     const actuator = newActuator(dataDir)

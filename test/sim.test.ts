@@ -2,10 +2,10 @@
 // expectation names the step and the seed, and the CLI answers a wrong flag or file with one line.
 
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { tempDir } from './fixtures/temp.ts'
 import { renderReportHtml } from '../sim/report.ts'
 import { parseScenario, runScenario } from '../sim/scenario.ts'
 import { builtCli } from './fixtures/build.ts'
@@ -105,7 +105,7 @@ describe('shoal CLI', () => {
   })
 
   it('a bad scenario file gets a one-line error naming file, line and field, and exit code 2', async () => {
-    const file = join(await mkdtemp(join(tmpdir(), 'shoal-sim-')), 'bad.yaml')
+    const file = join(await tempDir('shoal-sim-'), 'bad.yaml')
     await writeFile(file, 'steps:\n  - kill: -1\n')
     const result = shoal('sim', '--scenario', file)
     expect(result.status).toBe(2)

@@ -1,15 +1,15 @@
 // The daemon's data directory: identity kept across starts, generation bumped at each, records and
 // peer book round-trip, damaged files set aside (never a crash), and the clean-shutdown marker.
 
-import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
+import { tempDir } from './fixtures/temp.ts'
 import { DataStore } from '../src/daemon/index.ts'
 
 async function freshStore (): Promise<DataStore> {
-  const store = new DataStore(await mkdtemp(join(tmpdir(), 'shoal-store-')))
+  const store = new DataStore(await tempDir('shoal-store-'))
   await store.prepare()
   return store
 }
