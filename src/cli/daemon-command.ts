@@ -46,7 +46,7 @@ export async function runDaemon (options: DaemonCommandOptions): Promise<number>
     labels: options.label, slots: options.slots, graceMs: options.graceMs, logger, config: options.net,
   })
   const token = await daemon.apiToken()
-  const api = await startApi(daemon, { ...options.api, token }).catch(async (error: Error) => {
+  const api = await startApi(daemon, { ...options.api, token, metricsToken: await daemon.metricsToken() }).catch(async (error: Error) => {
     await daemon.stop('restart')
     throw new Error(`cannot listen for the API on ${options.api.host}:${options.api.port}: ${error.message}`)
   })

@@ -10,12 +10,17 @@
 //   GET  /v1/explain/:kind/:name  why a service is placed where it is; what a node is given and why
 //   POST /v1/records              a signed record (application/octet-stream): validated, merged, flooded
 //   GET  /v1/events               server-sent events: views, actions, adjacencies, policies
-//   GET  /metrics                 Prometheus text format
+//   GET  /metrics                 Prometheus text format (the API token, or the read-only metrics token)
+//
+// Bounded: a request body past `maxBodyBytes` is refused with 413 before it is read whole; an event
+// stream client that falls `sseQueueMax` events behind is dropped (with a last event saying so) rather
+// than queueing without end.
 
 import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
+import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { streamSSE } from 'hono/streaming'
 import { Counter, Gauge, Registry } from 'prom-client'
@@ -29,8 +34,18 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-export async function startApi (daemon: Daemon, options: { host: string, port: number, token: string }): Promise<ApiServer> {
-  const app = buildApp(daemon, options.token)
+export interface ApiOptions {
+  readonly token: string
+  /** A token that reads /metrics only. */
+  readonly metricsToken?: string
+  /** The largest request body accepted (a signed record); default: the mesh's recordBytesMax. */
+  readonly maxBodyBytes?: number
+  /** Events an event-stream client may fall behind before it is dropped. */
+  readonly sseQueueMax?: number
+}
+
+export async function startApi (daemon: Daemon, options: ApiOptions & { host: string, port: number }): Promise<ApiServer> {
+  const app = buildApp(daemon, options)
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => { resolve(started) })
     started.once('error', reject)
@@ -48,10 +63,14 @@ export async function startApi (daemon: Daemon, options: { host: string, port: n
   }
 }
 
-export function buildApp (daemon: Daemon, token: string): Hono {
+export function buildApp (daemon: Daemon, options: ApiOptions): Hono {
   const app = new Hono()
   const metrics = buildMetrics(daemon)
-  app.use('*', bearerAuth({ token }))
+  const apiAuth = bearerAuth({ token: options.token })
+  const metricsAuth = bearerAuth({ token: options.metricsToken === undefined ? options.token : [options.token, options.metricsToken] })
+  app.use('*', async (c, next) => await (c.req.path === '/metrics' ? metricsAuth(c, next) : apiAuth(c, next)))
+  const maxBodyBytes = options.maxBodyBytes ?? daemon.mesh.config.recordBytesMax
+  const sseQueueMax = options.sseQueueMax ?? 1_000
   app.onError((error, c) => (error instanceof HTTPException ? error.getResponse() : c.json({ error: error.message }, 500)))
   app.notFound((c) => c.json({ error: `no such route: ${c.req.method} ${c.req.path}` }, 404))
 
@@ -119,7 +138,10 @@ export function buildApp (daemon: Daemon, token: string): Hono {
     return c.json({ error: `explain takes Service/NAME or Node/NAME, not ${kind}` }, 400)
   })
 
-  app.post('/v1/records', async (c) => {
+  app.post('/v1/records', bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: (c) => c.json({ error: `a record is at most ${maxBodyBytes} bytes` }, 413),
+  }), async (c) => {
     const body = new Uint8Array(await c.req.arrayBuffer())
     const result = await daemon.mesh.publish(body)
     const status = result.verdict === 'accept' ? 200 : result.verdict === 'ignore' ? 409 : 400
@@ -129,13 +151,20 @@ export function buildApp (daemon: Daemon, token: string): Hono {
   app.get('/v1/events', (c) => streamSSE(c, async (stream) => {
     const queue: string[] = []
     let wake: (() => void) | undefined
+    let dropped = false
     const onEvent = (event: unknown): void => {
-      queue.push(JSON.stringify(event))
+      if (queue.length >= sseQueueMax) dropped = true
+      else queue.push(JSON.stringify(event))
       wake?.()
     }
     daemon.on('event', onEvent)
     stream.onAbort(() => { daemon.off('event', onEvent); wake?.() })
+    await stream.write(': subscribed\n\n') // tells the client its events start here
     while (!stream.aborted && !stream.closed) {
+      if (dropped) {
+        await stream.writeSSE({ event: 'dropped', data: JSON.stringify({ error: `this client fell ${sseQueueMax} events behind` }) })
+        break
+      }
       const next = queue.shift()
       if (next !== undefined) {
         await stream.writeSSE({ data: next })

@@ -187,7 +187,19 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
 
   /** The API token: made once per data dir, kept in `api.token` (mode 0600). */
   async apiToken (): Promise<string> {
-    const path = join(this.options.dataDir, 'api.token')
+    return await this.token('api.token')
+  }
+
+  /**
+   * The metrics token, in `metrics.token` (mode 0600): it reads /metrics and nothing else, so that a
+   * Prometheus scraper can hold it without holding the API.
+   */
+  async metricsToken (): Promise<string> {
+    return await this.token('metrics.token')
+  }
+
+  private async token (file: string): Promise<string> {
+    const path = join(this.options.dataDir, file)
     const existing = (await readFile(path, 'utf8').catch(() => '')).trim()
     if (/^[0-9a-f]{64}$/.test(existing)) return existing
     const token = randomBytes(32).toString('hex')
