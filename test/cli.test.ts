@@ -1,8 +1,9 @@
-// The `shoal` command as an installed binary: --version, shell completion, and the one-line answers a
-// client command gives when there is no daemon to talk to (never yet started, or gone after kill -9).
+// The `shoal` command as an installed binary: --version, shell completion, the one-line answers a
+// client command gives when there is no daemon to talk to (never yet started, or gone after kill -9),
+// and one daemon per data directory.
 
-import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,5 +58,36 @@ describe('shoal CLI', () => {
     expect(result.status).toBe(2)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/'pods'.*nodes, policies, view/)
+  })
+
+  it('a second daemon on a data dir in use gets one line naming the first; after kill -9 the lock is taken over', async () => {
+    expect(shoal('init', '--dir', join(dir, 'cluster'), '--name', 'lock').status).toBe(0)
+    const dataDir = join(dir, 'locked')
+    const args = ['daemon', '--cluster', join(dir, 'cluster', 'cluster.yaml'), '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0']
+    const start = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [builtCli, ...args], { stdio: 'ignore' })
+      const deadline = Date.now() + 15_000
+      while (!existsSync(join(dataDir, 'daemon.json')) || !readFileSync(join(dataDir, 'daemon.json'), 'utf8').includes(`"pid": ${child.pid}`)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error('daemon not ready')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      return child
+    }
+    const first = await start()
+    try {
+      const second = spawnSync(process.execPath, [builtCli, ...args], { encoding: 'utf8', timeout: 30_000 })
+      expect(second.status).toBe(2)
+      expect(second.stderr.trim()).toBe(`shoal: another daemon (pid ${first.pid}) is running with ${dataDir}; stop it first, or give this one its own --data`)
+      first.kill('SIGKILL')
+      await new Promise((resolve) => first.once('exit', resolve))
+      const third = await start()
+      expect(readFileSync(join(dataDir, 'daemon.lock'), 'utf8').trim()).toBe(String(third.pid))
+      const exited = new Promise((resolve) => third.once('exit', resolve))
+      third.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      expect(existsSync(join(dataDir, 'daemon.lock'))).toBe(false)
+    } finally {
+      first.kill('SIGKILL')
+    }
   })
 })

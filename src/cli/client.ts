@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { PolicyFragment, PolicyKind, PolicySpec } from '../core/index.ts'
 import type { OperatorSigner } from '../net/index.ts'
+import { processIsRunning } from '../daemon/dir-lock.ts'
 import { CliError } from '../errors.ts'
 
 export { CliError }
@@ -55,16 +56,6 @@ async function httpRequest (method: 'GET' | 'POST', url: string, token: string, 
   })
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-function processExists (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 export class ApiClient {
   private constructor (readonly url: string, private readonly token: string, readonly clusterFile: string | undefined) {}
 
@@ -88,7 +79,7 @@ export class ApiClient {
       throw new CliError(`${path} is not JSON`)
     }
     if (!isDaemonJson(json)) throw new CliError(`${path} is not a daemon.json`)
-    if (!processExists(json.pid)) throw new CliError(`the daemon for ${dataDir} is not running (pid ${json.pid} exited)`)
+    if (!processIsRunning(json.pid)) throw new CliError(`the daemon for ${dataDir} is not running (pid ${json.pid} exited)`)
     return new ApiClient(json.api.url, json.api.token, json.cluster)
   }
 

@@ -27,6 +27,7 @@ import { shoalVersion } from '../package.ts'
 import type { Cluster } from './cluster.ts'
 import type { Logger } from './log.ts'
 import { daemonThrottle, defaultJoinTimeoutMs, Reconciler, waitToJoin } from './reconciler.ts'
+import { lockDataDir, unlockDataDir } from './dir-lock.ts'
 import { DataStore } from './store.ts'
 
 export interface DaemonOptions {
@@ -112,6 +113,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     const log = options.logger
     const store = new DataStore(options.dataDir)
     await store.prepare()
+    await lockDataDir(options.dataDir)
     const privateKey = await store.loadOrCreateIdentity()
     const generation = await store.nextGeneration()
     const holdUntilMs = await store.takeCleanShutdown(Date.now())
@@ -266,6 +268,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     this.saveRecords()
     await this.saving
     await rm(join(this.options.dataDir, 'daemon.json'), { force: true })
+    await unlockDataDir(this.options.dataDir)
   }
 
   /** Saves the records when they changed since the last save; one save at a time. */
