@@ -3,7 +3,9 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ServiceSpec } from '../src/core/index.ts'
-import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, stopFleet, waitFor, waitForFleet, waitForRest, type Fleet } from '../src/testing/index.ts'
+import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, startMesh, stopFleet, waitFor, waitForFleet, waitForRest, type Fleet } from '../src/testing/index.ts'
+import { MemoryActuator, type Actuator } from '../src/actuators/index.ts'
+import { Reconciler } from '../src/daemon/reconciler.ts'
 
 let fleet: Fleet | undefined
 afterEach(async () => {
@@ -72,5 +74,34 @@ describe('reconciler', () => {
     const restMs = await waitForRest(fleet, 30_000, { windowMs: 500 })
     expect(restMs).toBeGreaterThanOrEqual(1_000) // two windows at least
     expect(converged(fleet)).toBe(true)
+  })
+
+  it('a run that throws is reported and tried again, at start and later: the loop goes on', async () => {
+    const mesh = await startMesh(1, { admission: 'open' })
+    const memory = new MemoryActuator()
+    let calls = 0 // fails the first observe at start, and the first run's (the third call)
+    const flaky: Actuator = {
+      kind: 'memory',
+      observe: async () => {
+        calls++
+        if (calls === 1 || calls === 3) throw new Error('EMFILE: too many open files')
+        return await memory.observe()
+      },
+      ensure: async (...args) => { await memory.ensure(...args) },
+      remove: async (id) => { await memory.remove(id) },
+    }
+    const node = mesh.nodes[0]!
+    const reconciler = new Reconciler({ mesh: node, actuators: [flaky], admission: 'open', retryDelayMs: 50 })
+    const failures: string[] = []
+    reconciler.on('run:failed', (error) => { failures.push(error.message) })
+    try {
+      await node.publish((await mesh.operator.sign({ ...web, replicas: 1 })).envelope)
+      await reconciler.start()
+      await waitFor('web running here', () => memory.starts.length === 1 && node.localState.resources.some((r) => r.id.startsWith('web@') && r.phase === 'running'), 10_000)
+      expect(failures).toEqual(['EMFILE: too many open files', 'EMFILE: too many open files'])
+    } finally {
+      await reconciler.stop()
+      await mesh.stop()
+    }
   })
 })

@@ -40,8 +40,22 @@ export async function runDaemon (options: DaemonCommandOptions): Promise<number>
   const cluster = await loadCluster(options.cluster)
   const log = await createLogger({ ...(options.log === undefined ? {} : { file: options.log }), level: options.logLevel })
   const logger = log.logger
+  // Every background promise of ours is handled; one that is not (a library's) is logged with its
+  // stack and the daemon goes on: its loops retry on their own. An exception nobody caught leaves the
+  // process in an unknown state: log it, stop as for a restart (workloads keep running, the others
+  // hold them), exit 1 so that systemd's Restart=on-failure starts a fresh one.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ error: String(reason), stack: (reason as Error | undefined)?.stack }, 'a promise was rejected with no handler; going on')
+  })
+  let daemon: Daemon | undefined
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ error: error.message, stack: error.stack }, 'unexpected error; stopping for a restart')
+    const stopped = daemon === undefined ? Promise.resolve() : daemon.stop('restart')
+    void stopped.catch(() => {}).finally(() => process.exit(1))
+    setTimeout(() => process.exit(1), 10_000).unref()
+  })
   reopenLog = () => { logger.info(log.reopen() ? 'SIGHUP: reopened the log file' : 'SIGHUP: nothing to reopen (logging to stdout); other settings take a restart') }
-  const daemon = await Daemon.start({
+  daemon = await Daemon.start({
     cluster, dataDir: resolve(options.data), listen: options.listen, bootstrap: options.bootstrap,
     labels: options.label, slots: options.slots, graceMs: options.graceMs, logger, config: options.net,
   })

@@ -295,6 +295,9 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       log.info({ viewHash: view.viewHash, component: view.component.length, held: view.held.length, assigned, shortfalls: view.shortfalls }, 'new view')
       emit({ type: 'view', viewHash: view.viewHash, assigned, component: view.component.length })
     })
+    this.reconciler.on('run:failed', (error) => {
+      log.error({ error: error.message, stack: error.stack }, 'reconciler run failed; trying again')
+    })
     this.reconciler.on('actions:applied', (actions: readonly Action[], failures: readonly string[]) => {
       const described = actions.map((action) => `${action.kind} ${action.resourceId}`)
       if (failures.length > 0) log.warn({ actions: described, failures }, 'some actions failed; retrying')

@@ -61,6 +61,8 @@ export interface ReconcilerEvents {
   'actions:applied': [actions: readonly Action[], failures: readonly string[]]
   /** A run ended: the view it computed is `view`, and the node's local state reports what it runs. */
   'run:finished': [view: TargetView]
+  /** A run threw (an actuator's observe failed, say): the loop tries again after retryDelayMs. */
+  'run:failed': [error: Error]
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
@@ -98,9 +100,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   async start (): Promise<void> {
     if (this.stopped) return
-    if (this.options.adoptAsIncumbents !== true) {
-      for (const workload of await this.observeAll()) this.provisional.add(workload.resourceId)
+    // What runs here before our first view is provisional; until we can tell (an observe that fails,
+    // say EMFILE), acting would treat it as confirmed, so we wait and look again.
+    while (this.options.adoptAsIncumbents !== true && !this.stopped) {
+      try {
+        for (const workload of await this.observeAll()) this.provisional.add(workload.resourceId)
+        break
+      } catch (error) {
+        this.emit('run:failed', error instanceof Error ? error : new Error(String(error)))
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 1_000))
+      }
     }
+    if (this.stopped) return
     this.options.mesh.on('record:merged', this.onRecord)
     this.noteChange()
   }
@@ -152,7 +163,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const due = runDue(this.state, this.throttle, this.now())
       this.state = due.state
       if (!due.run) return this.arm()
-      this.running = this.run().finally(() => {
+      this.running = this.run().catch((error: unknown) => {
+        this.emit('run:failed', error instanceof Error ? error : new Error(String(error)))
+        if (!this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
+      }).finally(() => {
         this.running = undefined
         this.arm()
       })
