@@ -1,9 +1,11 @@
 // The process actuator against real OS processes: start with Shoal's environment, restart after a
 // crash with back-off, adoption by a new actuator (a restarted daemon) without a restart, graceful
-// stop, and SIGKILL for a process that ignores SIGTERM.
+// stop, SIGKILL for a process that ignores SIGTERM, and intent before spawn: a state file that cannot
+// be written spawns nothing, and a daemon that died between spawn and recording the pid finds it.
 
-import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from './fixtures/temp.ts'
@@ -117,5 +119,40 @@ describe('process actuator', () => {
     expect(await pidOf(dataDir, 'api@node-1')).not.toBe(firstPid)
     expect(alive(firstPid)).toBe(false)
     expect(observed[0]?.phase).not.toBe('running') // still sick: never healthy again, so starting
+  })
+
+  it('writes its intent before spawning: a state file that cannot be written spawns nothing', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const marker = `shoal-intent-${process.pid}-${Date.now()}`
+    // A directory where the state file goes: the atomic write's rename onto it fails.
+    await mkdir(join(dataDir, 'actuators', 'process', `${encodeURIComponent('web@node-1')}.json`), { recursive: true })
+    await expect(actuator.ensure('web@node-1', { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] }, 'h1')).rejects.toThrow()
+    await new Promise((resolve) => setTimeout(resolve, 300)) // a process spawned anyway would be up by now
+    const withMarker = readdirSync('/proc').filter((entry) => {
+      try { return /^\d+$/.test(entry) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker) } catch { return false }
+    })
+    expect(withMarker).toEqual([])
+  })
+
+  it('after a crash between spawn and recording the pid, a new actuator finds the process by its token and adopts it', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const stateDir = join(dataDir, 'actuators', 'process')
+    await mkdir(stateDir, { recursive: true })
+    const workload = { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] }
+    await writeFile(join(stateDir, `${encodeURIComponent('web@node-1')}.json`), JSON.stringify({ pid: null, instance: 'feedc0de', startTicks: '', specHash: 'h1', workload, restarts: 0 }))
+    // What the crashed daemon had spawned: detached (its own group), with the token in its environment.
+    const orphan = spawn(process.execPath, workload.args, { detached: true, stdio: 'ignore', env: { ...process.env, SHOAL_INSTANCE: 'feedc0de' } })
+    orphan.unref()
+    await new Promise((resolve) => orphan.once('spawn', resolve))
+    // An intent whose process never started is dropped.
+    await writeFile(join(stateDir, `${encodeURIComponent('api@node-1')}.json`), JSON.stringify({ pid: null, instance: 'never', startTicks: '', specHash: 'h2', workload, restarts: 0 }))
+
+    const actuator = newActuator(dataDir)
+    expect(await actuator.observe()).toMatchObject([{ resourceId: 'web@node-1', specHash: 'h1', phase: 'running' }])
+    expect(await pidOf(dataDir, 'web@node-1')).toBe(orphan.pid)
+    expect(existsSync(join(stateDir, `${encodeURIComponent('api@node-1')}.json`))).toBe(false)
+    await actuator.remove('web@node-1')
+    await waitFor('the adopted process is gone', () => !alive(orphan.pid!), 5_000)
   })
 })

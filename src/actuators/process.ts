@@ -4,9 +4,13 @@
 // - Processes are spawned detached, in their own process group, with output appended to
 //   `dataDir/logs/<resource>.log`: they do not depend on the daemon's pipes, so they outlive a daemon
 //   restart (restarting the daemon must not restart its workloads).
-// - Intent first: the state file (`dataDir/actuators/process/<resource>.json`, written atomically)
-//   records pid, spec and the process's start time from /proc. A restarted daemon adopts a process
-//   only if that pid is alive with the same start time — a reused pid is not ours.
+// - Intent first: before spawning, the state file (`dataDir/actuators/process/<resource>.json`,
+//   written atomically) records the spec and an instance token, which the process gets as
+//   SHOAL_INSTANCE; a failed write spawns nothing. Once spawned, the file gets the pid and the
+//   process's start time from /proc (if that write fails, the process is killed: nothing runs that the
+//   file does not name). A restarted daemon adopts a process only if that pid is alive with the same
+//   start time (a reused pid is not ours); a file with no pid yet (a crash between spawn and the
+//   second write) is resolved by finding the process group leader whose environment holds the token.
 // - Supervision: an exited process is restarted after an exponential back-off (restartDelayMs × 2^n,
 //   at most maxRestartDelayMs), for children and adopted processes alike (the latter are polled).
 // - Health (optional, `health: { http: URL } | { tcp: 'host:port' }`, with intervalMs, timeoutMs,
@@ -16,7 +20,8 @@
 // Each process sees SHOAL_NODE, SHOAL_SERVICE and SHOAL_RESOURCE in its environment.
 
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
@@ -44,14 +49,19 @@ const processWorkloadSchema = z.object({
 })
 
 const stateSchema = z.strictObject({
-  pid: z.number().int().positive(),
+  /** Null between the intent and the spawn (or a crash in between): see `instance`. */
+  pid: z.number().int().positive().nullable(),
+  /** Token in the process's environment (SHOAL_INSTANCE): finds it when the pid was never written. */
+  instance: z.string().optional(),
   /** Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22). */
   startTicks: z.string(),
   specHash: z.string(),
   workload: z.record(z.string(), z.json()),
   restarts: z.number().int().nonnegative(),
 })
-type ProcessState = z.infer<typeof stateSchema>
+type IntentState = z.infer<typeof stateSchema>
+/** A state whose process was spawned: its pid is known. */
+type ProcessState = IntentState & { readonly pid: number }
 
 export interface ProcessActuatorOptions {
   readonly dataDir: string
@@ -143,12 +153,16 @@ export class ProcessActuator implements Actuator {
 
   private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number): Promise<void> {
     const spec = processWorkloadSchema.parse(workload)
+    const instance = randomBytes(8).toString('hex')
+    const intent: IntentState = { pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts }
+    await mkdir(this.stateDir, { recursive: true })
+    await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(intent)), 0o600)
     await mkdir(this.logDir, { recursive: true })
     const log = await open(join(this.logDir, `${encodeURIComponent(resourceId)}.log`), 'a', 0o600)
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
       cwd: spec.cwd === undefined ? this.options.dataDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(this.options.dataDir, spec.cwd),
-      env: { ...process.env, ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId },
+      env: { ...process.env, ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance },
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     })
@@ -159,10 +173,18 @@ export class ProcessActuator implements Actuator {
     })
     await log.close() // the child holds its own copy of the descriptor
     const spawned = await spawnedPromise
-    if (spawned instanceof Error) throw new Error(`cannot start ${spec.command}: ${spawned.message}`)
+    if (spawned instanceof Error) {
+      await rm(this.statePath(resourceId), { force: true })
+      throw new Error(`cannot start ${spec.command}: ${spawned.message}`)
+    }
     child.unref()
-    const state: ProcessState = { pid: spawned, startTicks: readStartTicks(spawned) ?? '', specHash, workload: workload as ProcessState['workload'], restarts }
-    await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(state)), 0o600)
+    const state: ProcessState = { ...intent, pid: spawned, startTicks: readStartTicks(spawned) ?? '' }
+    try {
+      await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(state)), 0o600)
+    } catch (error) {
+      signalGroup(spawned, 'SIGKILL') // unrecorded, it would outlive us as an orphan and a duplicate
+      throw new Error(`cannot record ${resourceId}'s process (stopped it): ${(error as Error).message}`)
+    }
     const previous = this.supervised.get(resourceId)
     clearInterval(previous?.healthTimer)
     const entry: Supervised = { state, removing: false, healthy: false, healthFailures: 0 }
@@ -232,7 +254,8 @@ export class ProcessActuator implements Actuator {
       if (!name.endsWith('.json')) continue
       const resourceId = decodeURIComponent(name.slice(0, -'.json'.length))
       try {
-        const state = stateSchema.parse(JSON.parse(await readFile(join(this.stateDir, name), 'utf8')))
+        const state = await this.completeIntent(join(this.stateDir, name), stateSchema.parse(JSON.parse(await readFile(join(this.stateDir, name), 'utf8'))))
+        if (state === undefined) continue
         // An adopted process was healthy enough to be running before; it is checked again from here on.
         const entry: Supervised = { state, removing: false, healthy: true, healthFailures: 0, adopted: true }
         this.supervised.set(resourceId, entry)
@@ -241,6 +264,23 @@ export class ProcessActuator implements Actuator {
         await rm(join(this.stateDir, name), { force: true }) // torn or foreign: nothing of ours to adopt
       }
     }
+  }
+
+  /**
+   * A state with no pid: the daemon stopped between writing its intent and recording the spawn. The
+   * process, if it was spawned, is the group leader with our token in its environment; recorded now.
+   * Undefined (and the file removed) when it never started.
+   */
+  private async completeIntent (path: string, state: IntentState): Promise<ProcessState | undefined> {
+    if (state.pid !== null) return state as ProcessState
+    const pid = state.instance === undefined ? undefined : findByInstance(state.instance)
+    if (pid === undefined) {
+      await rm(path, { force: true })
+      return undefined
+    }
+    const found: ProcessState = { ...state, pid, startTicks: readStartTicks(pid) ?? '' }
+    await writeFileAtomically(path, Buffer.from(JSON.stringify(found)), 0o600)
+    return found
   }
 
   private statePath (resourceId: string): string {
@@ -256,6 +296,25 @@ function readStatFields (pid: number): string[] | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The process group leader whose environment holds SHOAL_INSTANCE=instance (its children inherit it too). */
+function findByInstance (instance: string): number | undefined {
+  const needle = `\0SHOAL_INSTANCE=${instance}\0`
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return undefined
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    const pid = Number(entry)
+    try {
+      if (`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(needle) && readStatFields(pid)?.[2] === entry) return pid
+    } catch { /* gone, or not ours to read */ }
+  }
+  return undefined
 }
 
 /** The start time of `pid` (field 22), which tells a reused pid from ours. */
