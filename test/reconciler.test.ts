@@ -104,4 +104,24 @@ describe('reconciler', () => {
       await mesh.stop()
     }
   })
+
+  it('keeps recomputing when the wall clock steps back an hour (its throttle runs on a monotonic clock)', async () => {
+    const mesh = await startMesh(1, { admission: 'open' })
+    const memory = new MemoryActuator()
+    let stepBackMs = 0
+    const node = mesh.nodes[0]!
+    const reconciler = new Reconciler({ mesh: node, actuators: [memory], admission: 'open', now: () => Date.now() - stepBackMs })
+    const running = (service: string) => node.localState.resources.some((r) => r.id.startsWith(`${service}@`) && r.phase === 'running')
+    try {
+      await reconciler.start()
+      await node.publish((await mesh.operator.sign({ ...web, replicas: 1 })).envelope)
+      await waitFor('web running', () => running('web'), 5_000)
+      stepBackMs = 3_600_000
+      await node.publish((await mesh.operator.sign({ ...web, name: 'api', replicas: 1 })).envelope)
+      await waitFor('api running after the step back', () => running('api'), 5_000)
+    } finally {
+      await reconciler.stop()
+      await mesh.stop()
+    }
+  })
 })

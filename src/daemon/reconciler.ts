@@ -53,7 +53,10 @@ export interface ReconcilerOptions {
   readonly retryDelayMs?: number
   /** Count workloads found at start as running incumbents (after a graceful restart). */
   readonly adoptAsIncumbents?: boolean
+  /** The wall clock, for views (holds and ages are wall times); injectable for tests. */
   readonly now?: () => number
+  /** The clock for the throttle's intervals; it must never step (default: performance.now). */
+  readonly monotonicNow?: () => number
 }
 
 export interface ReconcilerEvents {
@@ -69,6 +72,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly options: ReconcilerOptions
   private readonly throttle: ThrottleConfig
   private readonly now: () => number
+  private readonly monotonicNow: () => number
   private state: ThrottleState
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
@@ -91,6 +95,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.options = options
     this.throttle = options.throttle ?? defaultThrottle
     this.now = options.now ?? Date.now
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now())
     this.state = initialThrottleState(this.throttle)
   }
 
@@ -127,7 +132,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** Something the view depends on may have changed. */
   noteChange (): void {
     if (this.stopped) return
-    this.state = noteChange(this.state, this.throttle, this.now())
+    this.state = noteChange(this.state, this.throttle, this.monotonicNow())
     this.arm()
   }
 
@@ -160,7 +165,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (this.timer !== undefined || this.running !== undefined || this.state.nextRunAtMs === null) return
     this.timer = setTimeout(() => {
       this.timer = undefined
-      const due = runDue(this.state, this.throttle, this.now())
+      const due = runDue(this.state, this.throttle, this.monotonicNow())
       this.state = due.state
       if (!due.run) return this.arm()
       this.running = this.run().catch((error: unknown) => {
@@ -170,7 +175,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         this.running = undefined
         this.arm()
       })
-    }, Math.max(0, this.state.nextRunAtMs - this.now()))
+    }, Math.max(0, this.state.nextRunAtMs - this.monotonicNow()))
   }
 
   private async run (): Promise<void> {

@@ -240,9 +240,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     })
     this.every(this.config.syncIntervalMs, () => this.syncWithRandomNeighbour())
     this.every(this.config.redialIntervalMs, () => this.redial())
-    let lastCheckMs = this.now()
+    let lastCheckMs = monotonicNow()
     this.every(this.config.helloIntervalMs / 2, () => {
-      const nowMs = this.now()
+      const nowMs = monotonicNow()
       this.wire.forgiveOwnLag(nowMs - lastCheckMs - this.config.helloIntervalMs / 2)
       lastCheckMs = nowMs
       this.dropSilentLinks()
@@ -282,7 +282,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private transport () {
     // libp2p hands every transport all components; the two factories just name different subsets.
     const transport = (this.init.transport === 'tcp' ? tcp({ dialOpts: { noDelay: true }, listenOpts: { noDelay: true } }) : memory()) as (components: unknown) => Transport
-    this.wire = new Wire(this.now, this.init.stallable === true)
+    this.wire = new Wire(monotonicNow, this.init.stallable === true)
     return onWire(transport, this.wire)
   }
 
@@ -553,7 +553,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   private scheduleOriginate (): void {
     if (this.stopped) return
-    this.originateThrottle = noteChange(this.originateThrottle, this.originateThrottleConfig(), this.now())
+    this.originateThrottle = noteChange(this.originateThrottle, this.originateThrottleConfig(), monotonicNow())
     this.armOriginate()
   }
 
@@ -562,11 +562,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (this.originateTimer !== undefined || dueAtMs === null || this.stopped) return
     this.originateTimer = setTimeout(() => {
       this.originateTimer = undefined
-      const due = runDue(this.originateThrottle, this.originateThrottleConfig(), this.now())
+      const due = runDue(this.originateThrottle, this.originateThrottleConfig(), monotonicNow())
       this.originateThrottle = due.state
       if (due.run) void this.originate()
       else this.armOriginate()
-    }, Math.max(0, dueAtMs - this.now()))
+    }, Math.max(0, dueAtMs - monotonicNow()))
   }
 
   private async originate (): Promise<void> {
@@ -730,6 +730,16 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 function meshDegrees (D: number): { D: number, Dlo: number, Dhi: number, Dout: number, Dscore: number } {
   const Dlo = Math.max(1, D - 1)
   return { D, Dlo, Dhi: 2 * D, Dout: Math.min(Math.floor(D / 2), Dlo - 1), Dscore: Math.floor((2 * D) / 3) }
+}
+
+/**
+ * The clock for intervals (dead links, the origination throttle, the loop-lag check): it never steps.
+ * `now` (the wall clock, injectable) is for what crosses the wire: record times, expiry, clock skew.
+ * On the wall clock a step back froze the throttle for the step's length and hid dead links; a step
+ * forward declared every link dead at once.
+ */
+function monotonicNow (): number {
+  return performance.now()
 }
 
 function bump (counts: Record<string, number>, key: string): void {
