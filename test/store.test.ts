@@ -1,12 +1,19 @@
 // The daemon's data directory: identity kept across starts, generation bumped at each, records and
-// peer book round-trip, damaged files set aside (never a crash), and the clean-shutdown marker.
+// peer book round-trip, damaged files set aside (never a crash), and the clean-shutdown marker; and
+// how the daemon uses it: a start that fails keeps the marker, a save that fails is tried again.
 
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { mkdir, readFile, readdir, rmdir, stat, writeFile } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from './fixtures/temp.ts'
 import { DataStore } from '../src/daemon/index.ts'
+import { initCluster, loadCluster } from '../src/daemon/cluster.ts'
+import { Daemon } from '../src/daemon/daemon.ts'
+import { silentLogger } from '../src/daemon/log.ts'
+import { waitFor } from '../src/testing/index.ts'
 
 async function freshStore (): Promise<DataStore> {
   const store = new DataStore(await tempDir('shoal-store-'))
@@ -59,13 +66,61 @@ describe('data store', () => {
     expect(store.problems).toHaveLength(1)
   })
 
-  it('a clean stop is honoured within its grace time, once', async () => {
+  it('a clean stop is honoured within its grace time, until a start consumes it', async () => {
     const store = await freshStore()
-    expect(await store.takeCleanShutdown(1_000)).toBeUndefined()
+    expect(await store.readCleanShutdown(1_000)).toBeUndefined()
     await store.markCleanShutdown(31_000)
-    expect(await store.takeCleanShutdown(30_000)).toBe(31_000)
-    expect(await store.takeCleanShutdown(30_000)).toBeUndefined()
+    expect(await store.readCleanShutdown(30_000)).toBe(31_000)
+    expect(await store.readCleanShutdown(30_000)).toBe(31_000) // a failed start reads it again
+    await store.consumeCleanShutdown()
+    expect(await store.readCleanShutdown(30_000)).toBeUndefined()
     await store.markCleanShutdown(31_000)
-    expect(await store.takeCleanShutdown(31_001)).toBeUndefined()
+    expect(await store.readCleanShutdown(31_001)).toBeUndefined()
   })
 })
+
+describe('the daemon and its data dir', () => {
+  async function daemonOptions (dir: string, listen = '/ip4/127.0.0.1/tcp/0') {
+    const { file } = await initCluster(join(dir, 'cluster'), 'store-test')
+    return { cluster: await loadCluster(file), dataDir: join(dir, 'data'), listen: [listen], bootstrap: [], labels: {}, slots: 1, graceMs: 30_000, logger: silentLogger() }
+  }
+
+  it('a start that fails half-way keeps the clean-stop marker for the next start', async () => {
+    const dir = await tempDir('shoal-store-')
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    try {
+      const options = await daemonOptions(dir, `/ip4/127.0.0.1/tcp/${(busy.address() as AddressInfo).port}`)
+      const store = new DataStore(options.dataDir)
+      await store.prepare()
+      const graceUntil = Date.now() + 60_000
+      await store.markCleanShutdown(graceUntil)
+      await expect(Daemon.start(options)).rejects.toThrow()
+      expect(await store.readCleanShutdown(Date.now())).toBe(graceUntil)
+    } finally {
+      busy.close()
+    }
+  })
+
+  it('a save that fails is tried again, though nothing changed since', async () => {
+    const dir = await tempDir('shoal-store-')
+    const daemon = await Daemon.start(await daemonOptions(dir))
+    try {
+      const records = join(dir, 'data', 'records.bin')
+      await mkdir(records) // a directory where the file goes: the atomic write's rename fails
+      await new Promise((resolve) => setTimeout(resolve, 1_500)) // the first save (after 1 s) fails
+      await rmdir(records)
+      await waitFor('records saved', () => isFile(records), 5_000)
+    } finally {
+      await daemon.stop('final')
+    }
+  })
+})
+
+function isFile (path: string): boolean {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}

@@ -91,7 +91,9 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
   private readonly options: DaemonOptions
   private readonly processes: ProcessActuator
   private readonly saveTimer: NodeJS.Timeout
+  /** The database revision last saved, and the one being saved (a failed save is tried again next tick). */
   private savedRevision = -1
+  private savingRevision: number | undefined
   private saving: Promise<void> = Promise.resolve()
   private stopping: Promise<void> | undefined
   private acting: Promise<void> = Promise.resolve()
@@ -116,7 +118,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     await lockDataDir(options.dataDir)
     const privateKey = await store.loadOrCreateIdentity()
     const generation = await store.nextGeneration()
-    const holdUntilMs = await store.takeCleanShutdown(Date.now())
+    const holdUntilMs = await store.readCleanShutdown(Date.now())
     const cleanRestart = holdUntilMs !== undefined
     const config = options.config ?? defaultNetConfig
     const seedRecords = await store.loadRecords(config.recordBytesMax)
@@ -157,6 +159,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     const daemon = new Daemon(options, { store, mesh, reconciler, processes, generation })
     const knowsPeers = seedRecords.length > 0 || options.bootstrap.length > 0 || options.cluster.bootstrap.length > 0
     daemon.acting = daemon.joinThenAct(knowsPeers, holdUntilMs)
+    await store.consumeCleanShutdown()
     log.info({ node: mesh.peerId, generation, addresses: mesh.addresses(), records: seedRecords.length }, 'node started')
     return daemon
   }
@@ -274,12 +277,15 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
   /** Saves the records when they changed since the last save; one save at a time. */
   private saveRecords (): void {
     const revision = this.mesh.db.revision
-    if (revision === this.savedRevision) return
-    this.savedRevision = revision
+    if (revision === this.savedRevision || revision === this.savingRevision) return
+    this.savingRevision = revision
     this.saving = this.saving.then(async () => {
       await this.store.saveRecords(this.mesh.db.envelopes())
+      this.savedRevision = revision
     }).catch((error: Error) => {
-      this.options.logger.error({ error: error.message }, 'could not save records')
+      this.options.logger.error({ error: error.message }, 'could not save records; trying again')
+    }).finally(() => {
+      if (this.savingRevision === revision) this.savingRevision = undefined
     })
   }
 

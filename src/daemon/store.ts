@@ -112,15 +112,21 @@ export class DataStore {
 
   /**
    * When the last stop was clean and we are back within its grace time: the end of that grace time
-   * (our work is held until then). Otherwise undefined. Consumes the marker.
+   * (our work is held until then). Otherwise undefined. The marker stays until `consumeCleanShutdown`,
+   * which the daemon calls once it has started: a start that fails half-way is followed by one that
+   * still knows the last stop was clean.
    */
-  async takeCleanShutdown (nowMs: number): Promise<number | undefined> {
-    const path = join(this.dataDir, 'shutdown.json')
-    const text = await readFile(path, 'utf8').catch(() => undefined)
+  async readCleanShutdown (nowMs: number): Promise<number | undefined> {
+    const text = await readFile(join(this.dataDir, 'shutdown.json'), 'utf8').catch(() => undefined)
     if (text === undefined) return undefined
-    await rename(path, `${path}.used`).catch(() => {})
     const parsed = z.object({ graceUntilMs: z.number() }).safeParse(safeJson(text))
     return parsed.success && nowMs <= parsed.data.graceUntilMs ? parsed.data.graceUntilMs : undefined
+  }
+
+  /** The clean-stop marker has served: the next start without a clean stop before it is a crash's. */
+  async consumeCleanShutdown (): Promise<void> {
+    const path = join(this.dataDir, 'shutdown.json')
+    await rename(path, `${path}.used`).catch(() => {})
   }
 
   /** Moves a damaged file out of the way (kept for inspection) and notes the problem. */
