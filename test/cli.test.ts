@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { builtCli, root } from './fixtures/build.ts'
+import { printable, table } from '../src/cli/commands.ts'
 
 const shoal = (...args: string[]) => spawnSync(process.execPath, [builtCli, ...args], { encoding: 'utf8', timeout: 30_000 })
 
@@ -89,5 +90,13 @@ describe('shoal CLI', () => {
     } finally {
       first.kill('SIGKILL')
     }
+  })
+
+  it('shows what nodes say of themselves with control characters escaped', () => {
+    const hostile = 'zone=a\u001b]0;owned\u0007\u001b[2J'
+    expect(printable(hostile)).toBe('zone=a\\x1b]0;owned\\x07\\x1b[2J')
+    const printed = table([['NODE', 'LABELS'], ['n1', hostile], ['n2', 'line\nbreak']])
+    expect(printed).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
+    expect(printed.split('\n')).toHaveLength(3)
   })
 })

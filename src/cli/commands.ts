@@ -25,15 +25,26 @@ interface NodeSummary {
   readonly viewHash: string
 }
 
-function print (text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+/**
+ * Text that came from the fleet (labels, versions, errors: whatever a node says of itself) shown with
+ * its control characters escaped, so that it cannot move the cursor, clear the screen or retitle the
+ * terminal of the operator reading it. Newlines and tabs are escaped too, except between lines we print.
+ */
+export function printable (text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
 
-/** Aligned columns, the first row a header. */
+function print (text: string): void {
+  const lines = text.replace(/\n$/, '').split('\n').map(printable).join('\n')
+  process.stdout.write(`${lines}\n`)
+}
+
+/** Aligned columns, the first row a header; every cell printable. */
 export function table (rows: ReadonlyArray<readonly string[]>): string {
+  const cells = rows.map((row) => row.map(printable))
   const widths: number[] = []
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length) })
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')
+  for (const row of cells) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length) })
+  return cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')
 }
 
 function labelsText (labels: Record<string, string>): string {
