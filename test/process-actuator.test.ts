@@ -125,6 +125,7 @@ describe('process actuator', () => {
     const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir)
     const marker = `shoal-intent-${process.pid}-${Date.now()}`
+    expect(await actuator.observe()).toEqual([]) // loaded (an empty state dir) before the trap is set
     // A directory where the state file goes: the atomic write's rename onto it fails.
     await mkdir(join(dataDir, 'actuators', 'process', `${encodeURIComponent('web@node-1')}.json`), { recursive: true })
     await expect(actuator.ensure('web@node-1', { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] }, 'h1')).rejects.toThrow()
@@ -154,5 +155,18 @@ describe('process actuator', () => {
     expect(existsSync(join(stateDir, `${encodeURIComponent('api@node-1')}.json`))).toBe(false)
     await actuator.remove('web@node-1')
     await waitFor('the adopted process is gone', () => !alive(orphan.pid!), 5_000)
+  })
+
+  it('sets a damaged state file aside (kept, reported), never deletes it', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const stateDir = join(dataDir, 'actuators', 'process')
+    await mkdir(stateDir, { recursive: true })
+    await writeFile(join(stateDir, 'web%40node-1.json'), '{"pid": 12')
+    const actuator = newActuator(dataDir)
+    expect(await actuator.observe()).toEqual([])
+    const kept = readdirSync(stateDir).filter((name) => name.startsWith('web%40node-1.json.damaged-'))
+    expect(kept).toHaveLength(1)
+    expect(await readFile(join(stateDir, kept[0]!), 'utf8')).toBe('{"pid": 12')
+    expect(actuator.problems).toEqual([expect.stringContaining(kept[0]!)])
   })
 })

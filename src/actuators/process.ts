@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
 import { compareStrings, type WorkloadSpec } from '../core/index.ts'
@@ -95,6 +95,8 @@ export class ProcessActuator implements Actuator {
   private readonly supervised = new Map<string, Supervised>()
   private readonly poller: NodeJS.Timeout
   private loaded = false
+  /** State files found damaged at start and set aside (kept for an operator: their processes may still run). */
+  readonly problems: string[] = []
 
   constructor (private readonly options: ProcessActuatorOptions) {
     this.stateDir = join(options.dataDir, 'actuators', 'process')
@@ -260,8 +262,13 @@ export class ProcessActuator implements Actuator {
         const entry: Supervised = { state, removing: false, healthy: true, healthFailures: 0, adopted: true }
         this.supervised.set(resourceId, entry)
         this.watchHealth(resourceId, entry)
-      } catch {
-        await rm(join(this.stateDir, name), { force: true }) // torn or foreign: nothing of ours to adopt
+      } catch (error) {
+        // Torn or foreign: nothing we can adopt. Kept aside, not deleted: it may name a process that
+        // still runs, which an operator can then find and stop.
+        const path = join(this.stateDir, name)
+        const aside = `${path}.damaged-${Date.now()}`
+        await rename(path, aside).catch(() => {})
+        this.problems.push(`${aside}: ${(error as Error).message.split('\n')[0] ?? 'unreadable'}`)
       }
     }
   }

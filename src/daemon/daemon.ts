@@ -128,6 +128,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     const processes = new ProcessActuator({ dataDir: options.dataDir, nodeId })
     const actuators: Actuator[] = [processes, new FileActuator(options.dataDir)]
     const found = await observeAll(actuators)
+    for (const problem of processes.problems) log.warn({ file: problem }, 'set aside a damaged process state file; its process, if any, is not supervised')
     // Our first record already tells what runs here: "nothing" would invite others to start it too.
     const resources = found.map((workload): ResourceStatus => ({
       id: workload.resourceId, phase: workload.phase, specHash: workload.specHash, restarts: workload.restarts,
