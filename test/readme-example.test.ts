@@ -15,13 +15,13 @@ it('my service keeps running on both sides of a split', async () => {
 
     const [left, right] = [fleet.mesh.nodes.slice(0, 3), fleet.mesh.nodes.slice(3)]
     await partition([left, right])
-    const splitMs = await waitFor('each side converged', () => components(fleet).length === 2 && converged(fleet), 20_000)
+    await waitFor('each side converged', () => components(fleet).length === 2 && converged(fleet), 20_000)
     expect(runningResources(fleet, [0, 1, 2]).filter((id) => id.startsWith('web@'))).toHaveLength(2)
+    expect(runningResources(fleet, [3, 4, 5]).filter((id) => id.startsWith('web@'))).toHaveLength(2)
 
     heal(fleet.mesh.nodes)
     await waitFor('one fleet again', () => components(fleet).length === 1 && converged(fleet), 20_000)
     expect(runningResources(fleet).filter((id) => id.startsWith('web@'))).toHaveLength(2)
-    expect(splitMs).toBeGreaterThan(0)
   } finally {
     await stopFleet(fleet)
   }
