@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { builtCli } from '../test/fixtures/build.ts'
-import { ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+import { daemonStatus, ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
 
 const { values } = parseArgs({
   options: {
@@ -73,14 +73,7 @@ function cpuMsOf (pid: number): number {
 
 interface Status { converged: boolean, reachable: string[] }
 
-async function status (daemon: DaemonHandle): Promise<Status | undefined> {
-  try {
-    const response = await fetch(`${daemon.info.api.url}/v1/status`, { headers: { authorization: `Bearer ${daemon.info.api.token}` } })
-    return await response.json() as Status
-  } catch {
-    return undefined
-  }
-}
+const status = async (daemon: DaemonHandle): Promise<Status | undefined> => await daemonStatus<Status>(daemon)
 
 const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-agent-'))
 const cli = new ShoalCli(dir)

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOperatorKey } from '../src/daemon/cluster.ts'
 import { OperatorSigner } from '../src/net/index.ts'
-import { ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+import { daemonStatus, ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
 
 const { values } = parseArgs({
   options: {
@@ -43,14 +43,7 @@ const marker = `shoal-bench-${process.pid}`
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const worst = (xs: number[]): number => Math.max(...xs)
 
-async function status (daemon: DaemonHandle): Promise<Status | undefined> {
-  try {
-    const response = await fetch(`${daemon.info.api.url}/v1/status`, { headers: { authorization: `Bearer ${daemon.info.api.token}` } })
-    return await response.json() as Status
-  } catch {
-    return undefined
-  }
-}
+const status = async (daemon: DaemonHandle): Promise<Status | undefined> => await daemonStatus<Status>(daemon)
 
 /** Polls until every daemon in `live` is converged on one view, over all of them, with `replicas` of `service` running. */
 async function waitConverged (live: readonly DaemonHandle[], service: string, replicas: number, timeoutMs = 30_000): Promise<number> {
