@@ -169,4 +169,21 @@ describe('process actuator', () => {
     expect(await readFile(join(stateDir, kept[0]!), 'utf8')).toBe('{"pid": 12')
     expect(actuator.problems).toEqual([expect.stringContaining(kept[0]!)])
   })
+
+  it('gives a process a clean environment (none of the daemon\'s) and a working directory of its own', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const out = join(dataDir, 'seen.json')
+    process.env.SHOAL_TEST_DAEMON_SECRET = 'not for workloads'
+    try {
+      const report = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ keys: Object.keys(process.env).sort(), cwd: process.cwd() })); setInterval(() => {}, 1000)`
+      await actuator.ensure('web@node-1', { kind: 'process', command: process.execPath, args: ['-e', report], env: { GREETING: 'hi' } }, 'h1')
+      await waitFor('the process reports what it sees', () => existsSync(out), 10_000)
+    } finally {
+      delete process.env.SHOAL_TEST_DAEMON_SECRET
+    }
+    const seen = JSON.parse(await readFile(out, 'utf8')) as { keys: string[], cwd: string }
+    expect(seen.keys).toEqual(['GREETING', 'PATH', 'SHOAL_INSTANCE', 'SHOAL_NODE', 'SHOAL_RESOURCE', 'SHOAL_SERVICE'])
+    expect(seen.cwd).toBe(join(dataDir, 'work', encodeURIComponent('web@node-1')))
+  })
 })

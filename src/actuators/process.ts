@@ -17,7 +17,10 @@
 //   failures): a process is `starting` until its check first passes, then `running`; after `failures`
 //   checks in a row fail (3 by default), it is killed and restarted with the same back-off.
 // - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs`.
-// Each process sees SHOAL_NODE, SHOAL_SERVICE and SHOAL_RESOURCE in its environment.
+// - What a process gets: a clean environment (PATH, what the policy's `env` says, and SHOAL_NODE,
+//   SHOAL_SERVICE, SHOAL_RESOURCE, SHOAL_INSTANCE), not the daemon's own (which may hold secrets), and
+//   a working directory of its own, `dataDir/work/<resource>/` (a relative `cwd` is taken from there),
+//   not the data dir with the node's identity key, API token and network key in it.
 
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -160,11 +163,13 @@ export class ProcessActuator implements Actuator {
     await mkdir(this.stateDir, { recursive: true })
     await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(intent)), 0o600)
     await mkdir(this.logDir, { recursive: true })
+    const workDir = join(this.options.dataDir, 'work', encodeURIComponent(resourceId))
+    await mkdir(workDir, { recursive: true, mode: 0o700 })
     const log = await open(join(this.logDir, `${encodeURIComponent(resourceId)}.log`), 'a', 0o600)
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
-      cwd: spec.cwd === undefined ? this.options.dataDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(this.options.dataDir, spec.cwd),
-      env: { ...process.env, ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance },
+      cwd: spec.cwd === undefined ? workDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(workDir, spec.cwd),
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance },
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     })
