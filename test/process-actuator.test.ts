@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from './fixtures/temp.ts'
@@ -20,7 +20,7 @@ afterEach(async () => {
   }
 })
 
-function newActuator (dataDir: string, options: { stopGraceMs?: number } = {}): ProcessActuator {
+function newActuator (dataDir: string, options: { stopGraceMs?: number, backoffResetMs?: number } = {}): ProcessActuator {
   const actuator = new ProcessActuator({ dataDir, nodeId: 'node-1', restartDelayMs: 100, pollIntervalMs: 100, ...options })
   actuators.push(actuator)
   return actuator
@@ -185,5 +185,46 @@ describe('process actuator', () => {
     const seen = JSON.parse(await readFile(out, 'utf8')) as { keys: string[], cwd: string }
     expect(seen.keys).toEqual(['GREETING', 'PATH', 'SHOAL_INSTANCE', 'SHOAL_NODE', 'SHOAL_RESOURCE', 'SHOAL_SERVICE'])
     expect(seen.cwd).toBe(join(dataDir, 'work', encodeURIComponent('web@node-1')))
+  })
+
+  it('a restart that fails (the binary briefly missing) is reported and tried again, later each time', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const binary = join(dataDir, 'node-link')
+    await symlink(process.execPath, binary)
+    await actuator.ensure('web@node-1', { kind: 'process', command: binary, args: ['-e', 'setInterval(() => {}, 1000)'] }, 'h1')
+    const first = await pidOf(dataDir, 'web@node-1')
+    await rm(binary) // an upgrade in progress, say
+    process.kill(first, 'SIGKILL')
+    let observed = await actuator.observe()
+    await waitFor('a failed restart, reported', () => {
+      void actuator.observe().then((w) => { observed = w })
+      return /restart failed: cannot start .*ENOENT; restarting in 400 ms/.test(observed[0]?.lastError ?? '')
+    }, 10_000)
+    expect(observed[0]?.phase).toBe('failed')
+    await symlink(process.execPath, binary)
+    await waitFor('running again', () => {
+      void actuator.observe().then((w) => { observed = w })
+      return observed[0]?.phase === 'running'
+    }, 10_000)
+    expect(observed[0]?.restarts).toBeGreaterThanOrEqual(3) // the exit, the failed try(s), the one that worked
+  })
+
+  it('the restart back-off grows while a process keeps crashing, and starts over once it ran long enough', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir, { backoffResetMs: 1_500 })
+    await actuator.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
+    const crashAndReadDelay = async (): Promise<number> => {
+      const pid = await pidOf(dataDir, 'web@node-1')
+      process.kill(pid, 'SIGKILL')
+      let lastError = ''
+      await waitFor('the exit seen', () => { void actuator.observe().then((w) => { lastError = w[0]?.lastError ?? '' }); return /restarting in \d+ ms/.test(lastError) }, 5_000)
+      const recordedPid = (): number | null => (JSON.parse(readFileSync(join(dataDir, 'actuators', 'process', 'web%40node-1.json'), 'utf8')) as { pid: number | null }).pid
+      await waitFor('restarted', () => { const now = recordedPid(); return now !== null && now !== pid && alive(now) }, 5_000)
+      return Number(/restarting in (\d+) ms/.exec(lastError)?.[1])
+    }
+    expect([await crashAndReadDelay(), await crashAndReadDelay(), await crashAndReadDelay()]).toEqual([100, 200, 400])
+    await new Promise((resolve) => setTimeout(resolve, 1_700)) // ran long enough: healthy again
+    expect(await crashAndReadDelay()).toBe(100)
   })
 })

@@ -12,7 +12,11 @@
 //   start time (a reused pid is not ours); a file with no pid yet (a crash between spawn and the
 //   second write) is resolved by finding the process group leader whose environment holds the token.
 // - Supervision: an exited process is restarted after an exponential back-off (restartDelayMs × 2^n,
-//   at most maxRestartDelayMs), for children and adopted processes alike (the latter are polled).
+//   at most maxRestartDelayMs), for children and adopted processes alike (the latter are polled). n
+//   counts the exits in a row that came sooner than backoffResetMs after a start: a process that ran
+//   that long starts again from the shortest delay. A restart that fails (the binary briefly missing,
+//   EMFILE) is an exit like any other: it is tried again, later each time; meanwhile the workload is
+//   reported `failed`, with the reason.
 // - Health (optional, `health: { http: URL } | { tcp: 'host:port' }`, with intervalMs, timeoutMs,
 //   failures): a process is `starting` until its check first passes, then `running`; after `failures`
 //   checks in a row fail (3 by default), it is killed and restarted with the same back-off.
@@ -71,6 +75,8 @@ export interface ProcessActuatorOptions {
   readonly nodeId: string
   readonly restartDelayMs?: number
   readonly maxRestartDelayMs?: number
+  /** A process that ran this long before it exited is restarted after the shortest delay again. */
+  readonly backoffResetMs?: number
   readonly stopGraceMs?: number
   /** How often adopted processes (not our children) are checked for life. */
   readonly pollIntervalMs?: number
@@ -89,6 +95,10 @@ interface Supervised {
   healthProblem?: string
   /** Found running at start: not our child, so no exit event. */
   adopted?: boolean
+  /** Exits in a row, each sooner than backoffResetMs after its start: the back-off's exponent. */
+  crashStreak: number
+  /** When this process was started (performance.now()), or the last restart was tried. */
+  startedAtMs: number
 }
 
 export class ProcessActuator implements Actuator {
@@ -194,7 +204,8 @@ export class ProcessActuator implements Actuator {
     }
     const previous = this.supervised.get(resourceId)
     clearInterval(previous?.healthTimer)
-    const entry: Supervised = { state, removing: false, healthy: false, healthFailures: 0 }
+    // A restart (the same entry still current) keeps the streak; a fresh ensure starts from none.
+    const entry: Supervised = { state, removing: false, healthy: false, healthFailures: 0, crashStreak: previous?.crashStreak ?? 0, startedAtMs: performance.now() }
     this.supervised.set(resourceId, entry)
     this.watchHealth(resourceId, entry)
     child.once('exit', (code, signal) => this.onExit(resourceId, entry, signal === null ? `exited with code ${code}` : `killed by ${signal}`))
@@ -231,13 +242,20 @@ export class ProcessActuator implements Actuator {
   private onExit (resourceId: string, entry: Supervised, how: string): void {
     if (entry.removing || this.supervised.get(resourceId) !== entry) return
     clearInterval(entry.healthTimer)
-    const delayMs = Math.min((this.options.restartDelayMs ?? 500) * 2 ** entry.state.restarts, this.options.maxRestartDelayMs ?? 30_000)
+    if (performance.now() - entry.startedAtMs >= (this.options.backoffResetMs ?? 60_000)) entry.crashStreak = 0
+    const delayMs = Math.min((this.options.restartDelayMs ?? 500) * 2 ** entry.crashStreak, this.options.maxRestartDelayMs ?? 30_000)
+    entry.crashStreak++
     entry.lastExit = `${entry.healthProblem ?? how}; restarting in ${delayMs} ms`
     entry.restartTimer = setTimeout(() => {
       entry.restartTimer = undefined
       if (entry.removing) return
-      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, entry.state.restarts + 1).catch((error: Error) => {
-        entry.lastExit = error.message
+      const restarts = entry.state.restarts + 1
+      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, restarts).catch((error: Error) => {
+        // Still the current entry (start replaces it only once spawned): count the try, wait longer.
+        entry.state = { ...entry.state, restarts }
+        entry.startedAtMs = performance.now()
+        delete entry.healthProblem
+        this.onExit(resourceId, entry, `restart failed: ${error.message}`)
       })
     }, delayMs)
     entry.restartTimer.unref()
@@ -264,7 +282,7 @@ export class ProcessActuator implements Actuator {
         const state = await this.completeIntent(join(this.stateDir, name), stateSchema.parse(JSON.parse(await readFile(join(this.stateDir, name), 'utf8'))))
         if (state === undefined) continue
         // An adopted process was healthy enough to be running before; it is checked again from here on.
-        const entry: Supervised = { state, removing: false, healthy: true, healthFailures: 0, adopted: true }
+        const entry: Supervised = { state, removing: false, healthy: true, healthFailures: 0, adopted: true, crashStreak: 0, startedAtMs: performance.now() }
         this.supervised.set(resourceId, entry)
         this.watchHealth(resourceId, entry)
       } catch (error) {
