@@ -58,6 +58,7 @@ describe('daemon settings', () => {
     await writeFile(bad, 'cluster: c.yaml\ndata: d\nnet: {helloIntervalMs: 2000}\n')
     await expect(daemonSettings({ config: bad })).rejects.toThrow('net: deadIntervalMs must be at least twice helloIntervalMs')
     await expect(daemonSettings({ cluster: 'c.yaml' })).rejects.toThrow('which data directory? give --data DIR, or data: in the --config file')
+    await expect(daemonSettings({ cluster: 'c.yaml', data: 'd', grace: 11 * 60_000 })).rejects.toThrow('grace: at most 10m')
     const cli = shoal('daemon', '--config', join(dir, 'missing.yaml'))
     expect(cli.status).toBe(2)
     expect(cli.stderr.trim().split('\n')).toHaveLength(1)

@@ -236,6 +236,13 @@ describe('bad input is refused and counted, and every node keeps working', () =>
     await waitFor('the newer record arrives', () => victim.db.nodeRecord(liar.peerId)?.labels.zone === 'moved', 5_000)
     expect(await victim.ingest(replay, liar.peerId)).toMatchObject({ verdict: 'ignore', reason: 'stale' })
 
+    // A record from the future (an admitted node with a clock hours ahead, or a liar): it would never
+    // age out, and could hold its work far past holdMaxMs. Refused until its time is near.
+    const liarRecord = liar.db.nodeRecord(liar.peerId) as NodeRecord
+    const future: NodeRecord = { ...liarRecord, version: { generation: 99, seq: 1 }, originatedAtMs: Date.now() + 3_600_000, holdUntilMs: Date.now() + 365 * 86_400_000 }
+    expect(await victim.ingest(await sealRecord(future, mesh.keys[1]!), liar.peerId)).toMatchObject({ verdict: 'ignore', reason: 'from-the-future' })
+    expect(victim.db.nodeRecord(liar.peerId)?.version.generation).not.toBe(99)
+
     expect(await victim.ingest(new Uint8Array([0xde, 0xad, 0xbe, 0xef]), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed' })
     expect(await victim.ingest(new Uint8Array(fastNetConfig.recordBytesMax + 1), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'oversized' })
 

@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { componentOf, computeView, hash32, type NodeRecord, type ServiceSpec, type TargetView } from '../src/core/index.ts'
+import { componentOf, computeView, hash32, holdMaxMs, type NodeRecord, type ServiceSpec, type TargetView } from '../src/core/index.ts'
 import {
   assignmentSet, clusterArbitrary, clusterRecords, dbOf, fullMesh, nodeRecord, policy, runningAsViewed, service,
   type ClusterCase,
@@ -375,6 +375,15 @@ describe('holding the work of a node that restarts', () => {
     expect(webOnC(after)).toBe(false)
     // Without a hold (a crash) nothing is kept, whatever the time.
     expect(webOnC(computeView(records(undefined, replicas), 'a', { nowMs: 5_000 }))).toBe(false)
+  })
+
+  it('holds for at most holdMaxMs after the record was made, whatever it asks (a hold of a year)', () => {
+    const replicas = [1, 2, 3].find((count) => webOnC(computeView(records(10_000, count), 'a', { nowMs: 5_000 })))
+    const db = records(1_000 + 365 * 86_400_000, replicas) // c's record: originatedAtMs 1 000
+    expect(computeView(db, 'a', { nowMs: 1_000 + holdMaxMs - 1 }).held).toEqual(['c'])
+    const after = computeView(db, 'a', { nowMs: 1_000 + holdMaxMs })
+    expect(after.held).toEqual([])
+    expect(webOnC(after)).toBe(false)
   })
 
   it('gives a held node no new work', () => {

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
+import { holdMaxMs } from '../core/records.ts'
 import { InputError } from '../errors.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from '../net/config.ts'
 import { parseYamlDocument } from '../yaml-input.ts'
@@ -77,6 +78,8 @@ export async function daemonSettings (flags: DaemonFlags): Promise<DaemonCommand
   const data = flags.data ?? (file.data === undefined ? undefined : fromFile(file.data))
   if (cluster === undefined) throw new InputError('daemon: which cluster? give --cluster FILE, or cluster: in the --config file')
   if (data === undefined) throw new InputError('daemon: which data directory? give --data DIR, or data: in the --config file')
+  const graceMs = flags.grace ?? file.grace ?? daemonDefaults.graceMs
+  if (graceMs > holdMaxMs) throw new InputError(`daemon: grace: at most ${holdMaxMs / 60_000}m (the longest the others hold a restarting node's work)`)
   const log = flags.log ?? (file.log === undefined ? undefined : fromFile(file.log))
   const overrides = Object.entries(file.net ?? {}).filter(([, value]) => value !== undefined)
   const net: NetConfig = { ...defaultNetConfig, ...Object.fromEntries(overrides) }
@@ -90,7 +93,7 @@ export async function daemonSettings (flags: DaemonFlags): Promise<DaemonCommand
     bootstrap: flags.bootstrap ?? file.bootstrap ?? [],
     label: { ...file.labels, ...flags.label },
     slots: flags.slots ?? file.slots ?? daemonDefaults.slots,
-    graceMs: flags.grace ?? file.grace ?? daemonDefaults.graceMs,
+    graceMs,
     logLevel: flags.logLevel ?? file.logLevel ?? daemonDefaults.logLevel,
     net,
     ...(log === undefined ? {} : { log }),

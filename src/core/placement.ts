@@ -33,7 +33,7 @@ import { canonicalJson, compareStrings, Hasher64, hash32, pairScore } from './ha
 import type { RecordDB } from './recorddb.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
-  workloadHash,
+  holdEndMs, workloadHash,
   type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
@@ -284,7 +284,7 @@ export function heldNodeIds (db: RecordDB, admission: 'open' | 'operator', nowMs
     const source = admission === 'operator' ? admittedOnly(db) : db
     return db.nodeRecords().filter((record) => record.holdUntilMs !== undefined && source.nodeRecord(record.nodeId) !== undefined)
   })
-  for (const record of holds) if (nowMs < (record.holdUntilMs as number)) held.add(record.nodeId)
+  for (const record of holds) if (nowMs < (holdEndMs(record) as number)) held.add(record.nodeId)
   return held
 }
 

@@ -63,11 +63,24 @@ export interface NodeRecord {
   readonly policyDigest: string
   /**
    * Set in the last record of a daemon that stops to restart (SIGTERM): until this time (origin's
-   * wall clock) the others keep its work where it is although it is unreachable (placement.ts).
+   * wall clock) the others keep its work where it is although it is unreachable (placement.ts), and
+   * never longer than `holdMaxMs` after the record's origination, whatever a node claims.
    */
   readonly holdUntilMs?: number
   /** The Shoal release the node runs (`shoal --version`), so that a mixed-version fleet is visible. */
   readonly agentVersion?: string
+}
+
+/**
+ * The longest a restarting node's work is held for it, from its record's origination: a node cannot
+ * keep its work from being placed elsewhere by claiming a hold of a year (or by a clock far ahead;
+ * records from the future are refused at ingest, net/mesh-node.ts). A daemon's --grace is at most this.
+ */
+export const holdMaxMs = 10 * 60_000
+
+/** When a node record's hold ends: what it asks, capped at holdMaxMs after its origination. */
+export function holdEndMs (record: NodeRecord): number | undefined {
+  return record.holdUntilMs === undefined ? undefined : Math.min(record.holdUntilMs, record.originatedAtMs + holdMaxMs)
 }
 
 export interface WorkloadSpec {

@@ -16,7 +16,7 @@
 
 import { EventEmitter } from 'node:events'
 import {
-  canonicalJson, compareStrings, computeView, initialThrottleState, noteChange, plan, runDue,
+  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, runDue,
   type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
@@ -87,7 +87,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly holdTimers = new Set<NodeJS.Timeout>()
   private readonly onRecord = (record: ShoalRecord): void => {
     if (this.affectsView()) this.noteChange()
-    if (record.kind === 'node' && record.holdUntilMs !== undefined) this.recomputeAt(record.holdUntilMs)
+    const holdEnd = record.kind === 'node' ? holdEndMs(record) : undefined
+    if (holdEnd !== undefined) this.recomputeAt(holdEnd)
   }
 
   constructor (options: ReconcilerOptions) {

@@ -432,6 +432,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (record.kind === 'policy') {
       if (!this.operators.has(opened.signerId)) return this.reject('not-an-operator', opened.signerId)
       if (!isWithinClockSkew(record.version.hlc, nowMs, this.config.maxClockSkewMs)) return this.ignore('from-the-future')
+    } else if (record.originatedAtMs > nowMs + this.config.maxClockSkewMs) {
+      // A record from the future would never age out, and its hold would last past holdMaxMs.
+      return this.ignore('from-the-future')
     } else if (this.refuses(record.nodeId) && record.nodeId !== this.peerId) {
       // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
       return this.ignore('node-not-admitted')
