@@ -304,3 +304,15 @@ function total (counts: Record<string, number>): number {
 function sum (values: number[]): number {
   return values.reduce((a, b) => a + b, 0)
 }
+
+describe('a node that left', () => {
+  it('is forgotten once its record ages out: gone from the database and the peer book, never redialled', async () => {
+    // Records refreshed every second and aged out after 2.5 s, so that a departure is forgotten quickly.
+    mesh = await startMesh(3, { config: { ...fastNetConfig, refreshIntervalMs: 1_000, maxAgeMs: 2_500 } })
+    const [first, , gone] = mesh.nodes as [MeshNode, MeshNode, MeshNode]
+    await waitFor('one component of 3', () => mesh!.nodes.every((node) => node.component().size === 3), 15_000)
+    expect(first.peerBook.has(gone.peerId)).toBe(true)
+    await gone.stop()
+    await waitFor('its record aged out and its address forgotten', () => first.db.nodeRecord(gone.peerId) === undefined && !first.peerBook.has(gone.peerId), 10_000)
+  })
+})

@@ -84,7 +84,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly resourceOwners = new Map<string, Actuator>()
   /** The database's placement revision when a change was last noted. */
   private notedPlacementRevision: number | undefined
-  private readonly holdTimers = new Set<NodeJS.Timeout>()
+  /** One timer per hold end (a node re-floods its record with the same hold many times). */
+  private readonly holdTimers = new Map<number, NodeJS.Timeout>()
   private readonly onRecord = (record: ShoalRecord): void => {
     if (this.affectsView()) this.noteChange()
     const holdEnd = record.kind === 'node' ? holdEndMs(record) : undefined
@@ -126,7 +127,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.stopped = true
     this.options.mesh.off('record:merged', this.onRecord)
     clearTimeout(this.timer)
-    for (const timer of this.holdTimers) clearTimeout(timer)
+    for (const timer of this.holdTimers.values()) clearTimeout(timer)
     await this.running
   }
 
@@ -153,13 +154,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** A hold ends at a time, not with a record: look again then. */
   private recomputeAt (atMs: number): void {
     const delayMs = atMs - this.now()
-    if (delayMs < 0 || delayMs > 24 * 3_600_000) return
+    if (delayMs < 0 || delayMs > 24 * 3_600_000 || this.holdTimers.has(atMs)) return
     const timer = setTimeout(() => {
-      this.holdTimers.delete(timer)
+      this.holdTimers.delete(atMs)
       this.noteChange()
     }, delayMs + 1)
     timer.unref()
-    this.holdTimers.add(timer)
+    this.holdTimers.set(atMs, timer)
   }
 
   private arm (): void {

@@ -250,6 +250,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)
+      // A node whose record aged out has left (or was never heard of again): stop dialling it.
+      for (const id of this.peerBook.keys()) if (this.db.nodeRecord(id) === undefined) this.peerBook.delete(id)
     })
     await this.originate()
     for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
@@ -654,7 +656,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   private async onSyncFailure (peerId: string, error: Error): Promise<void> {
     this.counters.syncFailures++
-    bump(this.counters.syncFailureReasons, `${error.name}: ${error.message.slice(0, 60)}`)
+    // By kind, not by message: messages carry peer ids and addresses, and the map must not grow with them.
+    const reasons = this.counters.syncFailureReasons
+    bump(reasons, error.name in reasons || Object.keys(reasons).length < 32 ? error.name : 'other')
     // Only a peer that provably broke the protocol (bad frames, invalid records, an oversized digest or
     // frame) is dropped. A timeout or an early close is counted, not punished: under load (a burst of
     // Noise handshakes on a busy core) honest peers are slow, and dropping them only adds handshakes.
