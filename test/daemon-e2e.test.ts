@@ -103,7 +103,7 @@ describe('shoal daemon, end to end through the CLI', () => {
     expect((await cli.ok('apply', '-f', good, '--data', first.dataDir)).stdout).toBe('Service/web created\nService/motd created\n')
     await waitConverged(daemons, 30_000)
     expect(workloadPids()).toHaveLength(3)
-    for (const daemon of daemons) expect(await readFile(join(daemon.dataDir, 'motd.txt'), 'utf8')).toBe('hello\n')
+    for (const daemon of daemons) expect(await readFile(join(daemon.dataDir, 'files', 'motd.txt'), 'utf8')).toBe('hello\n')
   }, 120_000)
 
   it('kill -9 of a replica\'s host: the replica runs elsewhere; back again, no duplicate remains', async () => {

@@ -28,6 +28,7 @@ describe('policy files', () => {
     ['kind: Service\nname: Web\nreplicas: 1\nprocess: {command: x}\n', 'f.yaml:2: name: must be lower-case letters, digits and dashes, starting and ending with a letter or digit'],
     ['kind: Service\nname: web\nreplicas: 1\n', 'f.yaml:1: process: a Service needs exactly one of process or file'],
     ['kind: Service\nname: web\nreplicas: 1\nfile: {path: a, content: b, mode: 644}\n', 'f.yaml:4: file.mode: '],
+    ['kind: Service\nname: web\nreplicas: 1\nfile: {path: a, content: b, mode: "4755"}\n', 'f.yaml:4: file.mode: setuid, setgid and sticky bits are refused'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x, colour: red}\n', 'f.yaml:4: process: Unrecognized key: "colour"'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess:\n  command: x\n  health: {http: "ftp://h/"}\n', 'f.yaml:6: process.health.http: must be an http:// or https:// url'],
     ['kind: Servce\nname: web\n', 'f.yaml:1: kind: must be Service, Node or Admission'],

@@ -1,6 +1,10 @@
 // The file actuator (DESIGN.md §7): a workload `{ kind: 'file', path, content, mode? }` is a file with
-// that content. A relative path is relative to the node's data directory, so several daemons on one
-// host do not collide.
+// that content. Confined, because a policy reaches every node and must not be able to write any file
+// the daemon's user can: a relative path is under `dataDir/files/` (so several daemons on one host do
+// not collide) and may not climb out with `..`; an absolute path must be under one of the roots the
+// daemon's own config lists (`fileRoots`, none by default); a directory on the way that is a symlink
+// out of its root is refused; setuid, setgid and sticky modes are refused; and `observe` reads at most
+// the largest content a workload may have.
 //
 // Crash safety: intent first, then the effect. `ensure` records what it is about to write in a state
 // file named after the resource id (written atomically), then writes the file atomically (temp file,
@@ -10,18 +14,30 @@
 // by hand is left alone, and only Shoal's record of it is dropped.
 
 import { createHash } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import type { WorkloadSpec } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from './actuator.ts'
 
+const contentBytesMax = 1024 * 1024
+
 const fileWorkloadSchema = z.object({
   kind: z.literal('file'),
   path: z.string().min(1).max(4_096),
-  content: z.string().max(1024 * 1024),
-  mode: z.number().int().min(0).max(0o7777).optional(),
+  content: z.string().max(contentBytesMax),
+  mode: z.number().int().min(0).max(0o777, 'setuid, setgid and sticky bits are refused').optional(),
 })
+
+export interface FileActuatorOptions {
+  /** Directories under which absolute paths may be written (the daemon's `fileRoots`); none by default. */
+  readonly roots?: readonly string[]
+}
+
+function within (root: string, path: string): boolean {
+  const rest = relative(root, path)
+  return rest === '' || (!rest.startsWith(`..${sep}`) && rest !== '..' && !isAbsolute(rest))
+}
 
 const stateSchema = z.strictObject({ path: z.string(), specHash: z.string(), contentHash: z.string() })
 type FileState = z.infer<typeof stateSchema>
@@ -29,10 +45,26 @@ type FileState = z.infer<typeof stateSchema>
 export class FileActuator implements Actuator {
   readonly kind = 'file'
   private readonly stateDir: string
+  private readonly filesDir: string
+  private readonly roots: readonly string[]
 
-  /** `dataDir`: the node's data directory; state lives in `dataDir/actuators/file`. */
-  constructor (private readonly dataDir: string) {
+  /** `dataDir`: the node's data directory; state lives in `dataDir/actuators/file`, relative paths in `dataDir/files`. */
+  constructor (dataDir: string, options: FileActuatorOptions = {}) {
     this.stateDir = join(dataDir, 'actuators', 'file')
+    this.filesDir = join(dataDir, 'files')
+    this.roots = (options.roots ?? []).map((root) => resolve(root))
+  }
+
+  /** Where a workload's path may be written, with the root it must stay in; throws naming the problem. */
+  private placeOf (path: string): { target: string, root: string } {
+    if (isAbsolute(path)) {
+      const target = resolve(path)
+      const root = this.roots.find((candidate) => within(candidate, target))
+      if (root === undefined) throw new Error(`file workload: path: ${path} is outside the daemon's fileRoots (${this.roots.join(', ') || 'none set'})`)
+      return { target, root }
+    }
+    if (path.split(/[\\/]/).includes('..')) throw new Error(`file workload: path: ${path} climbs out of the files directory ('..')`)
+    return { target: resolve(this.filesDir, path), root: this.filesDir }
   }
 
   async observe (): Promise<ObservedWorkload[]> {
@@ -43,7 +75,7 @@ export class FileActuator implements Actuator {
       const resourceId = decodeURIComponent(name.slice(0, -'.json'.length))
       const state = await this.readState(resourceId)
       if (state === undefined) continue
-      const current = await readFile(state.path).catch(() => undefined)
+      const current = await readBounded(state.path)
       const intact = current !== undefined && sha256(current) === state.contentHash
       observed.push(intact
         ? { resourceId, specHash: state.specHash, phase: 'running', restarts: 0 }
@@ -55,7 +87,10 @@ export class FileActuator implements Actuator {
   async ensure (resourceId: string, workload: WorkloadSpec, specHash: string): Promise<void> {
     const parsed = fileWorkloadSchema.safeParse(workload)
     if (!parsed.success) throw new Error(`file workload: ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
-    const path = isAbsolute(parsed.data.path) ? parsed.data.path : resolve(this.dataDir, parsed.data.path)
+    const { target: path, root } = this.placeOf(parsed.data.path)
+    await mkdir(root, { recursive: true })
+    await mkdir(dirname(path), { recursive: true })
+    if (!within(await realpath(root), await realpath(dirname(path)))) throw new Error(`file workload: path: ${parsed.data.path} leads out of ${root} through a symlink`)
     const content = Buffer.from(parsed.data.content, 'utf8')
     await this.writeState(resourceId, { path, specHash, contentHash: sha256(content) })
     await writeFileAtomically(path, content, parsed.data.mode ?? 0o644)
@@ -64,7 +99,7 @@ export class FileActuator implements Actuator {
   async remove (resourceId: string): Promise<void> {
     const state = await this.readState(resourceId)
     if (state !== undefined) {
-      const current = await readFile(state.path).catch(() => undefined)
+      const current = await readBounded(state.path)
       if (current !== undefined && sha256(current) === state.contentHash) await rm(state.path, { force: true })
     }
     await rm(this.statePath(resourceId), { force: true })
@@ -106,6 +141,23 @@ export async function writeFileAtomically (path: string, content: Uint8Array, mo
     await directoryHandle.sync()
   } finally {
     await directoryHandle.close()
+  }
+}
+
+/** A file's content, read no further than one byte past the largest a workload may have (undefined if unreadable). */
+async function readBounded (path: string): Promise<Buffer | undefined> {
+  const handle = await open(path, 'r').catch(() => undefined)
+  if (handle === undefined) return undefined
+  try {
+    const { size } = await handle.stat()
+    if (size > contentBytesMax * 4) return Buffer.alloc(0) // larger than anything we write (UTF-8: 4 bytes a character at most): not ours
+    const buffer = Buffer.alloc(size)
+    const { bytesRead } = await handle.read(buffer, 0, size, 0)
+    return buffer.subarray(0, bytesRead)
+  } catch {
+    return undefined
+  } finally {
+    await handle.close()
   }
 }
 

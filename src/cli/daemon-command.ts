@@ -26,6 +26,8 @@ export interface DaemonCommandOptions {
   readonly logLevel: string
   /** The mesh's settings (net/config.ts): the defaults with the config file's `net:` over them. */
   readonly net: NetConfig
+  /** Where file workloads may write absolute paths. */
+  readonly fileRoots: readonly string[]
 }
 
 /** Runs until a signal; resolves with the exit code. */
@@ -57,7 +59,7 @@ export async function runDaemon (options: DaemonCommandOptions): Promise<number>
   reopenLog = () => { logger.info(log.reopen() ? 'SIGHUP: reopened the log file' : 'SIGHUP: nothing to reopen (logging to stdout); other settings take a restart') }
   daemon = await Daemon.start({
     cluster, dataDir: resolve(options.data), listen: options.listen, bootstrap: options.bootstrap,
-    labels: options.label, slots: options.slots, graceMs: options.graceMs, logger, config: options.net,
+    labels: options.label, slots: options.slots, graceMs: options.graceMs, logger, config: options.net, fileRoots: options.fileRoots,
   })
   const token = await daemon.apiToken()
   const api = await startApi(daemon, { ...options.api, token, metricsToken: await daemon.metricsToken() }).catch(async (error: Error) => {

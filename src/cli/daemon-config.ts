@@ -2,7 +2,8 @@
 // `--config FILE` (YAML) holds any of the flags' settings, a flag given on the command line wins over
 // the file, and what neither says takes the default. Paths in the file (cluster, data, log) are
 // relative to the file. `net:` overrides the mesh's timing (net/config.ts), e.g. a longer hello
-// interval for less CPU at rest and a slower hang detection. A bad file is one line: file:line: field.
+// interval for less CPU at rest and a slower hang detection. `fileRoots:` lists the directories file
+// workloads may write absolute paths under (none by default). A bad file is one line: file:line: field.
 
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
@@ -27,6 +28,7 @@ export interface DaemonFlags {
   readonly grace?: number
   readonly log?: string
   readonly logLevel?: string
+  readonly fileRoot?: string[]
 }
 
 function parsed<T> (parse: (value: string) => T) {
@@ -54,6 +56,7 @@ const configFileSchema = z.strictObject({
   log: z.string().min(1).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).optional(),
   net: netOverrides.optional(),
+  fileRoots: z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
 })
 
 export const daemonDefaults = {
@@ -96,6 +99,7 @@ export async function daemonSettings (flags: DaemonFlags): Promise<DaemonCommand
     graceMs,
     logLevel: flags.logLevel ?? file.logLevel ?? daemonDefaults.logLevel,
     net,
+    fileRoots: flags.fileRoot ?? file.fileRoots ?? [],
     ...(log === undefined ? {} : { log }),
   }
 }

@@ -41,6 +41,8 @@ export interface DaemonOptions {
   readonly graceMs: number
   readonly logger: Logger
   readonly config?: NetConfig
+  /** Directories under which file workloads may write absolute paths (none by default). */
+  readonly fileRoots?: readonly string[]
   /** At start, wait this long at most for a first adjacency before acting (when any peer is known). */
   readonly joinTimeoutMs?: number
 }
@@ -126,7 +128,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
 
     const nodeId = peerIdOf(privateKey)
     const processes = new ProcessActuator({ dataDir: options.dataDir, nodeId })
-    const actuators: Actuator[] = [processes, new FileActuator(options.dataDir)]
+    const actuators: Actuator[] = [processes, new FileActuator(options.dataDir, { roots: options.fileRoots ?? [] })]
     const found = await observeAll(actuators)
     for (const problem of processes.problems) log.warn({ file: problem }, 'set aside a damaged process state file; its process, if any, is not supervised')
     // Our first record already tells what runs here: "nothing" would invite others to start it too.

@@ -30,7 +30,8 @@ const processSchema = z.strictObject({
 const fileSchema = z.strictObject({
   path: z.string().min(1).max(4_096),
   content: z.string().max(1024 * 1024),
-  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'must be an octal string like "0644"').optional(),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'must be an octal string like "0644"')
+    .refine((mode) => Number.parseInt(mode, 8) <= 0o777, 'setuid, setgid and sticky bits are refused').optional(),
 })
 
 const serviceFileSchema = z.strictObject({
