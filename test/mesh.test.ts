@@ -7,8 +7,8 @@ import { createInterface } from 'node:readline'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
-import { computeView, recordKey, type NodeRecord, type ServiceSpec } from '../src/core/index.ts'
-import { MeshNode, OperatorSigner, defaultNetConfig, fastNetConfig, sealRecord } from '../src/net/index.ts'
+import { computeView, recordKey, type NodeRecord, type ServiceSpec, type ShoalRecord } from '../src/core/index.ts'
+import { MeshNode, OperatorSigner, defaultNetConfig, fastNetConfig, nestedDeeperThan, sealRecord } from '../src/net/index.ts'
 import { cut, heal, newNetworkKey, partition, sameDatabases, startMesh, waitFor, type TestMesh } from '../src/testing/index.ts'
 
 const web = (replicas: number): ServiceSpec => ({ kind: 'Service', name: 'web', replicas, selector: {}, slots: 1, workload: { kind: 'memory' } })
@@ -244,6 +244,14 @@ describe('bad input is refused and counted, and every node keeps working', () =>
     expect(victim.db.nodeRecord(liar.peerId)?.version.generation).not.toBe(99)
 
     expect(await victim.ingest(new Uint8Array([0xde, 0xad, 0xbe, 0xef]), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed' })
+
+    // A record of deeply nested brackets in a workload's free-form field (validly signed, so it reaches
+    // parsing): refused by a linear depth scan before any recursive parse, and held against the sender.
+    const nested: unknown = JSON.parse(`${'['.repeat(3_000)}${']'.repeat(3_000)}`)
+    const deep = { kind: 'policy', policyKind: 'Service', name: 'deep', version: { hlc: { wallMs: Date.now(), counter: 0 }, signer: liar.peerId }, body: { kind: 'Service', name: 'deep', replicas: 1, selector: {}, slots: 1, workload: { kind: 'memory', nested } } }
+    expect(await victim.ingest(await sealRecord(deep as unknown as ShoalRecord, mesh.keys[1]!), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed', detail: 'payload nests deeper than 32 levels' })
+    expect(nestedDeeperThan('{"a":"[[[{{\\"[[","b":[1,[2]]}', 3)).toBe(false) // brackets in strings do not count
+    expect(nestedDeeperThan('{"b":[1,[2]]}', 2)).toBe(true)
     expect(await victim.ingest(new Uint8Array(fastNetConfig.recordBytesMax + 1), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'oversized' })
 
     // The same bad messages through real gossip: each neighbour's validator refuses and counts them.

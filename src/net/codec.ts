@@ -34,6 +34,8 @@ export const recordLimits = Object.freeze({
   replicasMax: 100_000,
   slotsMax: 1_000_000,
   agentVersionCharsMax: 64,
+  /** Arrays and objects inside each other, in a whole record (a workload's free-form fields included). */
+  jsonDepthMax: 32,
 })
 
 const id = z.string().min(1).max(recordLimits.idCharsMax)
@@ -154,13 +156,21 @@ export async function openRecord (bytes: Uint8Array, recordBytesMax: number): Pr
     return fail('bad-signature', (error as Error).message)
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(envelope.payload)
+  // Before any recursive parse: ~10 KB of nested brackets made zod overflow its stack after 8–22 ms,
+  // which surfaced as an internal error (an "ignore", never held against the sender).
+  if (nestedDeeperThan(text, recordLimits.jsonDepthMax)) return fail('malformed', `payload nests deeper than ${recordLimits.jsonDepthMax} levels`)
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
     return fail('malformed', 'payload is not JSON')
   }
-  const parsed = (isNode ? nodeRecordSchema : policyFragmentSchema).safeParse(json)
+  let parsed
+  try {
+    parsed = (isNode ? nodeRecordSchema : policyFragmentSchema).safeParse(json)
+  } catch (error) {
+    return fail('malformed', `payload could not be checked: ${(error as Error).message}`)
+  }
   if (!parsed.success) return fail('schema', describeSchemaError(parsed.error))
   const record = parsed.data as ShoalRecord
   if (canonicalJson(record) !== text) return fail('not-canonical', 'payload is not in canonical form')
@@ -168,6 +178,26 @@ export async function openRecord (bytes: Uint8Array, recordBytesMax: number): Pr
   const claimed = record.kind === 'node' ? record.nodeId : record.version.signer
   if (claimed !== signerId) return fail('wrong-signer', `signed by ${signerId}, claims ${claimed}`)
   return { ok: true, record, signerId }
+}
+
+/** Whether JSON text opens more than `max` arrays or objects inside each other (strings skipped). O(length). */
+export function nestedDeeperThan (text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === 0x5c) i++ // backslash: skip the escaped character
+      else if (code === 0x22) inString = false
+    } else if (code === 0x22) {
+      inString = true
+    } else if (code === 0x5b || code === 0x7b) {
+      if (++depth > max) return true
+    } else if (code === 0x5d || code === 0x7d) {
+      depth--
+    }
+  }
+  return false
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
