@@ -4,7 +4,7 @@
 // be written spawns nothing, and a daemon that died between spawn and recording the pid finds it.
 
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -20,7 +20,7 @@ afterEach(async () => {
   }
 })
 
-function newActuator (dataDir: string, options: { stopGraceMs?: number, backoffResetMs?: number } = {}): ProcessActuator {
+function newActuator (dataDir: string, options: { stopGraceMs?: number, backoffResetMs?: number, maxLogBytes?: number } = {}): ProcessActuator {
   const actuator = new ProcessActuator({ dataDir, nodeId: 'node-1', restartDelayMs: 100, pollIntervalMs: 100, ...options })
   actuators.push(actuator)
   return actuator
@@ -226,5 +226,19 @@ describe('process actuator', () => {
     expect([await crashAndReadDelay(), await crashAndReadDelay(), await crashAndReadDelay()]).toEqual([100, 200, 400])
     await new Promise((resolve) => setTimeout(resolve, 1_700)) // ran long enough: healthy again
     expect(await crashAndReadDelay()).toBe(100)
+  })
+
+  it('rotates a workload log past maxLogBytes: the older half kept as .log.1, the log truncated and still written', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir, { maxLogBytes: 2_000 })
+    const chatty = `let n = 0; setInterval(() => console.log('line ' + (n++) + ' ' + 'x'.repeat(90)), 10)`
+    await actuator.ensure('web@node-1', { kind: 'process', command: process.execPath, args: ['-e', chatty] }, 'h1')
+    const log = join(dataDir, 'logs', 'web%40node-1.log')
+    await waitFor('rotated', () => existsSync(`${log}.1`), 10_000)
+    const rotatedSize = statSync(`${log}.1`).size
+    expect(rotatedSize).toBeGreaterThan(2_000)
+    await waitFor('written again after the truncation', () => /^line \d+ x+$/m.test(readFileSync(log, 'utf8')), 5_000)
+    expect(readFileSync(log, 'utf8').startsWith('line ')).toBe(true) // appended from the start, no hole of zeros
+    expect(statSync(log).size).toBeLessThan(rotatedSize + 10_000)
   })
 })

@@ -21,6 +21,10 @@
 //   failures): a process is `starting` until its check first passes, then `running`; after `failures`
 //   checks in a row fail (3 by default), it is killed and restarted with the same back-off.
 // - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs`.
+// - Logs: a log past `maxLogBytes` is copied to `<resource>.log.1` (the one before is replaced) and
+//   truncated in place, checked every poll. The process keeps its descriptor, opened for appending, so
+//   its next line lands at the start of the emptied file; what it writes between the copy and the
+//   truncation (microseconds) is lost. A workload's logs thus take at most twice maxLogBytes.
 // - What a process gets: a clean environment (PATH, what the policy's `env` says, and SHOAL_NODE,
 //   SHOAL_SERVICE, SHOAL_RESOURCE, SHOAL_INSTANCE), not the daemon's own (which may hold secrets), and
 //   a working directory of its own, `dataDir/work/<resource>/` (a relative `cwd` is taken from there),
@@ -30,7 +34,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
 import { compareStrings, type WorkloadSpec } from '../core/index.ts'
@@ -78,8 +82,10 @@ export interface ProcessActuatorOptions {
   /** A process that ran this long before it exited is restarted after the shortest delay again. */
   readonly backoffResetMs?: number
   readonly stopGraceMs?: number
-  /** How often adopted processes (not our children) are checked for life. */
+  /** How often adopted processes (not our children) are checked for life, and logs for size. */
   readonly pollIntervalMs?: number
+  /** A workload's log is rotated past this size (default 16 MiB). */
+  readonly maxLogBytes?: number
 }
 
 interface Supervised {
@@ -114,7 +120,7 @@ export class ProcessActuator implements Actuator {
   constructor (private readonly options: ProcessActuatorOptions) {
     this.stateDir = join(options.dataDir, 'actuators', 'process')
     this.logDir = join(options.dataDir, 'logs')
-    this.poller = setInterval(() => { void this.pollAdopted() }, options.pollIntervalMs ?? 1_000)
+    this.poller = setInterval(() => { void this.pollAdopted().then(async () => { await this.rotateLogs() }) }, options.pollIntervalMs ?? 1_000)
     this.poller.unref()
   }
 
@@ -175,7 +181,7 @@ export class ProcessActuator implements Actuator {
     await mkdir(this.logDir, { recursive: true })
     const workDir = join(this.options.dataDir, 'work', encodeURIComponent(resourceId))
     await mkdir(workDir, { recursive: true, mode: 0o700 })
-    const log = await open(join(this.logDir, `${encodeURIComponent(resourceId)}.log`), 'a', 0o600)
+    const log = await open(this.logPath(resourceId), 'a', 0o600)
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
       cwd: spec.cwd === undefined ? workDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(workDir, spec.cwd),
@@ -311,6 +317,23 @@ export class ProcessActuator implements Actuator {
     const found: ProcessState = { ...state, pid, startTicks: readStartTicks(pid) ?? '' }
     await writeFileAtomically(path, Buffer.from(JSON.stringify(found)), 0o600)
     return found
+  }
+
+  /** Rotates every supervised workload's log that grew past maxLogBytes (see the header). */
+  private async rotateLogs (): Promise<void> {
+    const maxBytes = this.options.maxLogBytes ?? 16 * 1024 * 1024
+    for (const resourceId of this.supervised.keys()) {
+      const path = this.logPath(resourceId)
+      try {
+        if ((await stat(path)).size <= maxBytes) continue
+        await copyFile(path, `${path}.1`)
+        await truncate(path, 0)
+      } catch { /* no log yet, or gone: nothing to rotate */ }
+    }
+  }
+
+  private logPath (resourceId: string): string {
+    return join(this.logDir, `${encodeURIComponent(resourceId)}.log`)
   }
 
   private statePath (resourceId: string): string {
