@@ -241,4 +241,16 @@ describe('process actuator', () => {
     expect(readFileSync(log, 'utf8').startsWith('line ')).toBe(true) // appended from the start, no hole of zeros
     expect(statSync(log).size).toBeLessThan(rotatedSize + 10_000)
   })
+
+  it('a process whose health check never passes is failed after startupMs: killed and restarted', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const port = 20_000 + Math.floor(Math.random() * 20_000) // nothing listens there
+    await actuator.ensure('api@node-1', { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], health: { tcp: `127.0.0.1:${port}`, intervalMs: 100, startupMs: 500 } }, 'h1')
+    const first = await pidOf(dataDir, 'api@node-1')
+    let observed = await actuator.observe()
+    await waitFor('restarted for never being healthy', () => { void actuator.observe().then((w) => { observed = w }); return (observed[0]?.restarts ?? 0) >= 1 }, 10_000)
+    expect(alive(first)).toBe(false)
+    expect(observed[0]?.phase).toBe('starting')
+  })
 })

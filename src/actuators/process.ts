@@ -18,8 +18,9 @@
 //   EMFILE) is an exit like any other: it is tried again, later each time; meanwhile the workload is
 //   reported `failed`, with the reason.
 // - Health (optional, `health: { http: URL } | { tcp: 'host:port' }`, with intervalMs, timeoutMs,
-//   failures): a process is `starting` until its check first passes, then `running`; after `failures`
-//   checks in a row fail (3 by default), it is killed and restarted with the same back-off.
+//   failures, startupMs): a process is `starting` until its check first passes, then `running`; after
+//   `failures` checks in a row fail (3 by default), or if it is not healthy `startupMs` after its start
+//   (5 minutes by default), it is killed and restarted with the same back-off.
 // - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs`.
 // - Logs: a log past `maxLogBytes` is copied to `<resource>.log.1` (the one before is replaced) and
 //   truncated in place, checked every poll. The process keeps its descriptor, opened for appending, so
@@ -47,6 +48,8 @@ export const healthCheckSchema = z.strictObject({
   intervalMs: z.number().int().min(100).max(3_600_000).optional(),
   timeoutMs: z.number().int().min(10).max(60_000).optional(),
   failures: z.number().int().min(1).max(100).optional(),
+  /** A process not healthy this long after its start is failed: killed and restarted with back-off (default 5 min). */
+  startupMs: z.number().int().min(100).max(3_600_000).optional(),
 }).refine((health) => (health.http === undefined) !== (health.tcp === undefined), 'give exactly one of http or tcp')
 type HealthCheck = z.infer<typeof healthCheckSchema>
 
@@ -233,9 +236,11 @@ export class ProcessActuator implements Actuator {
           return
         }
         entry.healthFailures++
-        if (entry.healthy && entry.healthFailures >= (health.failures ?? 3)) {
-          // Was healthy, is no longer: kill it; the exit handler restarts it with back-off.
-          entry.healthProblem = `health check failed ${entry.healthFailures} times: ${problem}`
+        const startupMs = health.startupMs ?? 300_000
+        const neverHealthy = !entry.healthy && performance.now() - entry.startedAtMs > startupMs
+        if ((entry.healthy && entry.healthFailures >= (health.failures ?? 3)) || neverHealthy) {
+          // Was healthy and is no longer, or never was: kill it; the exit handler restarts it with back-off.
+          entry.healthProblem = neverHealthy ? `not healthy within ${startupMs} ms: ${problem}` : `health check failed ${entry.healthFailures} times: ${problem}`
           clearInterval(entry.healthTimer)
           signalGroup(entry.state.pid, 'SIGKILL')
           if (!isChild(entry)) this.onExit(resourceId, entry, entry.healthProblem)
