@@ -180,7 +180,7 @@ export class ProcessActuator implements Actuator {
     const instance = randomBytes(8).toString('hex')
     const intent: IntentState = { pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts }
     await mkdir(this.stateDir, { recursive: true })
-    await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(intent)), 0o600)
+    await writeState(this.statePath(resourceId), intent)
     await mkdir(this.logDir, { recursive: true })
     const workDir = join(this.options.dataDir, 'work', encodeURIComponent(resourceId))
     await mkdir(workDir, { recursive: true, mode: 0o700 })
@@ -206,7 +206,7 @@ export class ProcessActuator implements Actuator {
     child.unref()
     const state: ProcessState = { ...intent, pid: spawned, startTicks: readStartTicks(spawned) ?? '' }
     try {
-      await writeFileAtomically(this.statePath(resourceId), Buffer.from(JSON.stringify(state)), 0o600)
+      await writeState(this.statePath(resourceId), state)
     } catch (error) {
       signalGroup(spawned, 'SIGKILL') // unrecorded, it would outlive us as an orphan and a duplicate
       throw new Error(`cannot record ${resourceId}'s process (stopped it): ${(error as Error).message}`)
@@ -320,7 +320,7 @@ export class ProcessActuator implements Actuator {
       return undefined
     }
     const found: ProcessState = { ...state, pid, startTicks: readStartTicks(pid) ?? '' }
-    await writeFileAtomically(path, Buffer.from(JSON.stringify(found)), 0o600)
+    await writeState(path, found)
     return found
   }
 
@@ -354,6 +354,11 @@ function readStatFields (pid: number): string[] | undefined {
   } catch {
     return undefined
   }
+}
+
+/** Writes a state file atomically (an intent, or a spawned process's state), readable by the daemon only. */
+async function writeState (path: string, state: IntentState): Promise<void> {
+  await writeFileAtomically(path, Buffer.from(JSON.stringify(state)), 0o600)
 }
 
 /** The process group leader whose environment holds SHOAL_INSTANCE=instance (its children inherit it too). */

@@ -59,7 +59,7 @@ const configFileSchema = z.strictObject({
   fileRoots: z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
 })
 
-export const daemonDefaults = {
+const daemonDefaults = {
   listen: ['/ip4/0.0.0.0/tcp/7420'],
   api: { host: '127.0.0.1', port: 7421 },
   slots: 10,

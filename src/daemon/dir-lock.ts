@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { link, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
-export const lockFileName = 'daemon.lock'
+const lockFileName = 'daemon.lock'
 
 export class DataDirInUseError extends Error {
   override readonly name = 'DataDirInUseError'
@@ -38,6 +38,11 @@ function isShoalDaemon (pid: number): boolean {
   }
 }
 
+/** The pid written in the lock file, or NaN when there is none (or it is not a number). */
+async function lockHolder (path: string): Promise<number> {
+  return Number((await readFile(path, 'utf8').catch(() => '')).trim())
+}
+
 /** Takes the data dir for this process; throws DataDirInUseError if a live daemon holds it. */
 export async function lockDataDir (dataDir: string): Promise<void> {
   const path = join(dataDir, lockFileName)
@@ -51,7 +56,7 @@ export async function lockDataDir (dataDir: string): Promise<void> {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       }
-      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim())
+      const holder = await lockHolder(path)
       if (holder === process.pid) return
       if (Number.isSafeInteger(holder) && holder > 0 && isShoalDaemon(holder)) {
         throw new DataDirInUseError(`another daemon (pid ${holder}) is running with ${dataDir}; stop it first, or give this one its own --data`)
@@ -67,6 +72,5 @@ export async function lockDataDir (dataDir: string): Promise<void> {
 /** Gives the data dir up, if this process holds it. */
 export async function unlockDataDir (dataDir: string): Promise<void> {
   const path = join(dataDir, lockFileName)
-  const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim())
-  if (holder === process.pid) await rm(path, { force: true })
+  if (await lockHolder(path) === process.pid) await rm(path, { force: true })
 }
