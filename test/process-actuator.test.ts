@@ -217,11 +217,16 @@ describe('process actuator', () => {
     const crashAndReadDelay = async (): Promise<number> => {
       const pid = await pidOf(dataDir, 'web@node-1')
       process.kill(pid, 'SIGKILL')
-      let lastError = ''
-      await waitFor('the exit seen', () => { void actuator.observe().then((w) => { lastError = w[0]?.lastError ?? '' }); return /restarting in \d+ ms/.test(lastError) }, 5_000)
+      // The delay is read from the first observation that reports it: observations still in flight
+      // when waitFor returns may land later and overwrite a shared variable with the next state.
+      let delay: number | undefined
+      await waitFor('the exit seen', () => {
+        void actuator.observe().then((w) => { delay ??= Number(/restarting in (\d+) ms/.exec(w[0]?.lastError ?? '')?.[1]) || undefined })
+        return delay !== undefined
+      }, 5_000)
       const recordedPid = (): number | null => (JSON.parse(readFileSync(join(dataDir, 'actuators', 'process', 'web%40node-1.json'), 'utf8')) as { pid: number | null }).pid
       await waitFor('restarted', () => { const now = recordedPid(); return now !== null && now !== pid && alive(now) }, 5_000)
-      return Number(/restarting in (\d+) ms/.exec(lastError)?.[1])
+      return delay as number
     }
     expect([await crashAndReadDelay(), await crashAndReadDelay(), await crashAndReadDelay()]).toEqual([100, 200, 400])
     await new Promise((resolve) => setTimeout(resolve, 1_700)) // ran long enough: healthy again
