@@ -4,7 +4,9 @@
 // and returns actions; applying them and planning again yields nothing. It never restarts a failed
 // workload (the actuator's supervisor does that, with back-off); it starts what is missing, stops what
 // is not assigned, and replaces what runs an old spec. A new policy version that changes only
-// placement (replicas, selector) does not change the spec hash, so it restarts nothing.
+// placement (replicas, selector) does not change the spec hash, so it restarts nothing. A replace waits
+// until the service's rolling update lets this replica go (`mayReplace`, from rollout.ts); meanwhile
+// the replica keeps running its old spec.
 
 import type { Assignment } from './placement.ts'
 import { compareStrings } from './hash.ts'
@@ -22,7 +24,9 @@ export type Action =
   | { readonly kind: 'replace', readonly resourceId: string, readonly specHash: string, readonly workload: WorkloadSpec }
 
 /** Actions that turn `observed` into `assignedToMe`, sorted by resource id. */
-export function plan (assignedToMe: readonly Assignment[], observed: readonly ObservedResource[]): Action[] {
+export function plan (
+  assignedToMe: readonly Assignment[], observed: readonly ObservedResource[], mayReplace: (resourceId: string) => boolean = () => true,
+): Action[] {
   const actions: Action[] = []
   const observedById = new Map(observed.map((resource) => [resource.resourceId, resource]))
   const assignedIds = new Set<string>()
@@ -31,7 +35,7 @@ export function plan (assignedToMe: readonly Assignment[], observed: readonly Ob
     const current = observedById.get(assignment.resourceId)
     const target = { resourceId: assignment.resourceId, specHash: assignment.specHash, workload: assignment.workload }
     if (current === undefined) actions.push({ kind: 'start', ...target })
-    else if (current.specHash !== assignment.specHash) actions.push({ kind: 'replace', ...target })
+    else if (current.specHash !== assignment.specHash && mayReplace(assignment.resourceId)) actions.push({ kind: 'replace', ...target })
   }
   for (const resource of observedById.values()) {
     if (!assignedIds.has(resource.resourceId)) actions.push({ kind: 'stop', resourceId: resource.resourceId })

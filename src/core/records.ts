@@ -42,6 +42,11 @@ export interface ResourceStatus {
    * keep work where it is just because a crashed node came back holding it (see placement.ts).
    */
   readonly provisional?: boolean
+  /**
+   * Running, and healthy for the service's `update.minHealthyForMs` without a break, as this node
+   * measured on its own clock: what a rolling update waits for (rollout.ts).
+   */
+  readonly available?: boolean
 }
 
 export interface NodeRecord {
@@ -101,6 +106,15 @@ export interface ServiceSpec {
   /** Capacity one replica takes on its node. */
   readonly slots: number
   readonly workload: WorkloadSpec
+  /** How a change of `workload` rolls out (rollout.ts); absent fields take their defaults. */
+  readonly update?: UpdateSettings
+}
+
+export interface UpdateSettings {
+  /** Replicas that may be down for the update at once: a count, or a percentage like "25%" (default 1). */
+  readonly maxUnavailable?: number | string
+  /** A new replica counts as available only once healthy this long (default 0). */
+  readonly minHealthyForMs?: number
 }
 
 /** Operator settings for one node; `name` is the node id. */

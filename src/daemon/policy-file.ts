@@ -9,12 +9,14 @@
 //   slots: 1
 //   process: {command, args, env, cwd}     # or
 //   file: {path, content, mode: "0644"}
+//   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s}    # how a spec change rolls out
 //
 // `mode` is an octal string: YAML 1.2 reads a bare 0644 as the decimal number 644, a silent trap.
 // Every error names the file, the line and the field (yaml-input.ts) and nothing is applied.
 
 import { z } from 'zod'
-import type { PolicySpec, WorkloadSpec } from '../core/index.ts'
+import type { PolicySpec, UpdateSettings, WorkloadSpec } from '../core/index.ts'
+import { parseDuration } from '../cli/values.ts'
 import { healthCheckSchema } from '../actuators/process.ts'
 import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/codec.ts'
 import { InputError, parseYamlDocuments } from '../yaml-input.ts'
@@ -34,6 +36,18 @@ const fileSchema = z.strictObject({
     .refine((mode) => Number.parseInt(mode, 8) <= 0o777, 'setuid, setgid and sticky bits are refused').optional(),
 })
 
+const updateFileSchema = z.strictObject({
+  maxUnavailable: z.union([z.number(), z.string()]).optional(), // checked by the record schema
+  minHealthyFor: z.unknown().transform((value, context) => {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value // milliseconds
+    try {
+      if (typeof value === 'string') return parseDuration(value)
+    } catch {}
+    context.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 30s or 2m (or a number of milliseconds)' })
+    return z.NEVER
+  }).optional(),
+})
+
 const serviceFileSchema = z.strictObject({
   kind: z.literal('Service'),
   name: z.string(),
@@ -43,6 +57,7 @@ const serviceFileSchema = z.strictObject({
   slots: z.number().int().positive().optional(),
   process: processSchema.optional(),
   file: fileSchema.optional(),
+  update: updateFileSchema.optional(),
 }).superRefine((service, context) => {
   if ((service.process === undefined) === (service.file === undefined)) {
     context.addIssue({ code: 'custom', message: 'a Service needs exactly one of process or file', path: ['process'] })
@@ -68,7 +83,9 @@ const documentSchema = z.unknown().transform((value, context): PolicySpec => {
     const issue = checked.error.issues[0]
     const path = issue?.path ?? []
     // The record's `workload` is the file's `process` or `file`.
-    const filePath = path[0] === 'workload' ? [(value as object) !== null && 'process' in (value as object) ? 'process' : 'file', ...path.slice(1)] : path
+    const filePath = path[0] === 'workload'
+      ? [(value as object) !== null && 'process' in (value as object) ? 'process' : 'file', ...path.slice(1)]
+      : path[1] === 'minHealthyForMs' ? ['update', 'minHealthyFor'] : path
     context.addIssue({ code: 'custom', message: issue?.message ?? 'invalid', path: filePath })
     return z.NEVER
   }
@@ -87,6 +104,14 @@ function serviceSpecOf (service: z.output<typeof serviceFileSchema>): PolicySpec
     ...(service.spread === undefined ? {} : { spread: service.spread }),
     slots: service.slots ?? 1,
     workload,
+    ...(service.update === undefined ? {} : { update: updateOf(service.update) }),
+  }
+}
+
+function updateOf (update: z.output<typeof updateFileSchema>): UpdateSettings {
+  return {
+    ...(update.maxUnavailable === undefined ? {} : { maxUnavailable: update.maxUnavailable }),
+    ...(update.minHealthyFor === undefined ? {} : { minHealthyForMs: update.minHealthyFor }),
   }
 }
 

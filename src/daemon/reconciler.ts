@@ -13,11 +13,16 @@
 // provisional (not incumbents), so the fleet places work as if this node had none; the view then
 // either assigns them here (kept, confirmed) or elsewhere (stopped here). After a graceful restart the
 // daemon passes `adoptAsIncumbents`, and they count as running at once, so nothing moves.
+//
+// Rolling updates (core/rollout.ts): a replica on an old spec is replaced only when the service's
+// rollout lets it go; until then the node looks again whenever another node's record changes. Each
+// replica it runs is reported `available` once running for the service's minHealthyForMs, timed here
+// on this node's monotonic clock, so no node compares its clock with another's.
 
 import { EventEmitter } from 'node:events'
 import {
-  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, runDue,
-  type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
+  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, policyKey, rolloutOf, runDue, serviceOfResource,
+  type Action, type ResourceStatus, type ServiceSpec, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
 import type { MeshNode } from '../net/index.ts'
@@ -86,8 +91,14 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private notedPlacementRevision: number | undefined
   /** One timer per hold end (a node re-floods its record with the same hold many times). */
   private readonly holdTimers = new Map<number, NodeJS.Timeout>()
+  /** Per local resource: the spec it runs and since when (monotonic) it has been running without a break. */
+  private readonly runningSince = new Map<string, { specHash: string, sinceMs: number }>()
+  /** One timer per resource that will have been healthy for minHealthyForMs, to report it available then. */
+  private readonly availableTimers = new Map<string, NodeJS.Timeout>()
+  /** A replace is held back by its rollout: any node's new status may let it go. */
+  private waitingOnRollout = false
   private readonly onRecord = (record: ShoalRecord): void => {
-    if (this.affectsView()) this.noteChange()
+    if (this.affectsView() || (this.waitingOnRollout && record.kind === 'node')) this.noteChange()
     const holdEnd = record.kind === 'node' ? holdEndMs(record) : undefined
     if (holdEnd !== undefined) this.recomputeAt(holdEnd)
   }
@@ -128,6 +139,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.options.mesh.off('record:merged', this.onRecord)
     clearTimeout(this.timer)
     for (const timer of this.holdTimers.values()) clearTimeout(timer)
+    for (const timer of this.availableTimers.values()) clearTimeout(timer)
     await this.running
   }
 
@@ -189,15 +201,65 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const mine = view.byNode.get(mesh.peerId) ?? []
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)
     const before = await this.observeAll()
-    const actions = plan(mine, before)
+    const mayReplace = this.rolloutGate(view)
+    const actions = plan(mine, before, mayReplace)
+    this.waitingOnRollout = mine.some((assignment) => {
+      const current = before.find((workload) => workload.resourceId === assignment.resourceId)
+      return current !== undefined && current.specHash !== assignment.specHash && !mayReplace(assignment.resourceId)
+    })
     const failures = await this.apply(actions)
     if (actions.length > 0) this.emit('actions:applied', actions, failures)
     const after = actions.length > 0 ? await this.observeAll() : before
     for (const provisionalId of this.provisional) if (!after.some((w) => w.resourceId === provisionalId)) this.provisional.delete(provisionalId)
     this.publish(view, after)
     this.emit('run:finished', view)
-    const unsettled = failures.length > 0 || after.some((workload) => workload.phase !== 'running')
+    const unsettled = failures.length > 0 || this.waitingOnRollout || after.some((workload) => workload.phase !== 'running')
     if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
+  }
+
+  /** Whether each of my replicas on an old spec may be replaced now, by its service's rollout. */
+  private rolloutGate (view: TargetView): (resourceId: string) => boolean {
+    const db = this.options.mesh.db
+    const me = this.options.mesh.peerId
+    return (resourceId) => {
+      const service = this.serviceSpec(serviceOfResource(resourceId, me))
+      if (service === undefined) return true
+      return rolloutOf(view.assignments, service, (nodeId) => db.nodeRecord(nodeId)).replicas.find((replica) => replica.resourceId === resourceId)?.mayUpdate ?? true
+    }
+  }
+
+  private serviceSpec (name: string | undefined): ServiceSpec | undefined {
+    if (name === undefined) return undefined
+    const policy = this.options.mesh.db.get(policyKey('Service', name))
+    return policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
+  }
+
+  /**
+   * Whether a workload is available: running, confirmed, and running for its service's minHealthyForMs
+   * without a break (a new spec, a crash or a failed check starts the time over). When it will be,
+   * a timer looks again then.
+   */
+  private isAvailable (workload: ObservedWorkload): boolean {
+    const id = workload.resourceId
+    const since = this.runningSince.get(id)
+    if (workload.phase !== 'running' || this.provisional.has(id)) {
+      this.runningSince.delete(id)
+      return false
+    }
+    const now = this.monotonicNow()
+    if (since === undefined || since.specHash !== workload.specHash) this.runningSince.set(id, { specHash: workload.specHash, sinceMs: now })
+    const runningForMs = now - (this.runningSince.get(id) as { sinceMs: number }).sinceMs
+    const wantedMs = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))?.update?.minHealthyForMs ?? 0
+    if (runningForMs >= wantedMs) return true
+    if (!this.availableTimers.has(id)) {
+      const timer = setTimeout(() => {
+        this.availableTimers.delete(id)
+        this.noteChange()
+      }, wantedMs - runningForMs + 1)
+      timer.unref()
+      this.availableTimers.set(id, timer)
+    }
+    return false
   }
 
   /** Applies actions in order; `resourceOwners` (from the last observe) says which actuator stops what. */
@@ -245,7 +307,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       restarts: workload.restarts,
       ...(workload.lastError === undefined ? {} : { lastError: workload.lastError }),
       ...(this.provisional.has(workload.resourceId) ? { provisional: true } : {}),
+      ...(this.isAvailable(workload) ? { available: true } : {}),
     }))
+    for (const id of this.runningSince.keys()) if (!observed.some((workload) => workload.resourceId === id)) this.runningSince.delete(id)
     const current = this.options.mesh.localState
     if (canonicalJson(current.resources) === canonicalJson(resources)) {
       if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })

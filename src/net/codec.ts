@@ -51,6 +51,7 @@ const resourceStatus = z.strictObject({
   restarts: count,
   lastError: z.string().max(recordLimits.errorCharsMax).optional(),
   provisional: z.boolean().optional(),
+  available: z.boolean().optional(),
 })
 
 export const nodeRecordSchema = z.strictObject({
@@ -71,6 +72,15 @@ export const nodeRecordSchema = z.strictObject({
 
 export const workloadSchema = z.object({ kind: z.string().min(1).max(64) }).catchall(z.json())
 
+/** A rolling update's settings (core/rollout.ts). At least one replica may always be down for it. */
+export const updateSettingsSchema = z.strictObject({
+  maxUnavailable: z.union([
+    z.number().int().min(1, 'must be at least 1 (or a percentage like "25%")').max(recordLimits.replicasMax),
+    z.string().regex(/^(100|[1-9][0-9]?)%$/, 'must be a whole number or a percentage from 1% to 100%, like "25%"'),
+  ], { error: 'must be a whole number of at least 1, or a percentage like "25%"' }).optional(),
+  minHealthyForMs: z.number().int().min(0).max(3_600_000).optional(),
+})
+
 export const serviceSchema = z.strictObject({
   kind: z.literal('Service'),
   name,
@@ -79,6 +89,7 @@ export const serviceSchema = z.strictObject({
   spread: z.string().min(1).max(recordLimits.labelCharsMax).optional(),
   slots: z.number().int().positive().max(recordLimits.slotsMax),
   workload: workloadSchema,
+  update: updateSettingsSchema.optional(),
 })
 
 export const nodeSettingsSchema = z.strictObject({

@@ -1,0 +1,113 @@
+// Rolling updates without a coordinator: which replicas of a service may move to its new spec now.
+//
+// Every node computes this from the same inputs — the view's replicas of the service (sorted by node
+// id: the rollout order) and what each replica's node record says it runs — so every node reaches the
+// same decision, and each acts only on its own replica. The rule, for a replica `n` still on an old
+// spec, with `k` = maxUnavailable:
+//
+//     n may update  ⇔  #{m before n : m not yet updated}  +  #{m after n : m unavailable}  <  k
+//
+// where "updated" means: on the new spec and available (healthy for `minHealthyForMs`, as its own node
+// measured and reported). A replica that is already down on its old spec (failed, starting) may always
+// update: replacing it takes nothing more down.
+//
+// Why at most k replicas are down for the update, even when records reach nodes late: a node only ever
+// learns that a replica finished *after* it did, so the set a node believes finished is a subset of the
+// set that really is (finishing is monotone, barring a crash). Take the replicas updating at some
+// instant and let n be the last of them in the order. Every other one is before n and not finished,
+// so n counted it when it decided: there are fewer than k of them, hence at most k in all. Staleness only
+// makes a node wait longer, never act sooner. Crashes are not bounded by any rule; the second term
+// makes the rollout wait while other replicas are down for any reason, as far as the node knows.
+//
+// Liveness: once the replicas before n are updated and the ones after n are up, n may go; so the
+// rollout advances one window of k at a time as new replicas become available. A new spec that never
+// becomes available stops the rollout after k replicas, since every later replica waits for them.
+
+import type { Assignment } from './placement.ts'
+import { workloadHash, type NodeId, type NodeRecord, type ResourceStatus, type ServiceSpec } from './records.ts'
+
+/** Where one replica stands in its service's rollout. */
+export type ReplicaState =
+  | 'updated' // on the new spec and available
+  | 'updating' // on the new spec, not available yet (starting, failed, or not healthy long enough)
+  | 'old' // on an older spec, available
+  | 'old-down' // on an older spec, not available
+  | 'missing' // assigned, not reported running (yet): it will start on the new spec
+
+export interface ReplicaRollout {
+  readonly nodeId: NodeId
+  readonly resourceId: string
+  readonly state: ReplicaState
+  /** For a replica on an old spec: whether the rule lets it move to the new one now. */
+  readonly mayUpdate: boolean
+}
+
+export interface ServiceRollout {
+  readonly service: string
+  readonly specHash: string
+  readonly maxUnavailable: number
+  /** The replicas of the view, in rollout order (node id). */
+  readonly replicas: readonly ReplicaRollout[]
+  readonly updated: number
+  readonly available: number
+  /** True when every replica is on the new spec and available. */
+  readonly done: boolean
+}
+
+/** maxUnavailable as a count for `replicaCount` replicas: a percentage rounds down, and is at least 1. */
+export function maxUnavailableOf (service: ServiceSpec, replicaCount: number): number {
+  const setting = service.update?.maxUnavailable ?? 1
+  if (typeof setting === 'number') return Math.max(1, setting)
+  const percent = Number(setting.slice(0, -1))
+  return Math.max(1, Math.floor(replicaCount * percent / 100))
+}
+
+/**
+ * The rollout of `service` among a view's `assignments` (in the view's order: by service, then node
+ * id), from the records `nodeRecord` returns. Replicas that run no spec yet are 'missing' and start on
+ * the new spec at once (a start takes nothing down).
+ */
+export function rolloutOf (
+  assignments: readonly Assignment[], service: ServiceSpec, nodeRecord: (nodeId: NodeId) => NodeRecord | undefined,
+): ServiceRollout {
+  assignments = assignments.filter((assignment) => assignment.service === service.name)
+  const specHash = assignments[0]?.specHash ?? workloadHash(service.workload)
+  const states = assignments.map((assignment) => replicaState(assignment.resourceId, specHash, nodeRecord(assignment.nodeId)))
+  const maxUnavailable = maxUnavailableOf(service, assignments.length)
+  const notUpdatedBefore = new Array<number>(states.length)
+  let count = 0
+  for (let i = 0; i < states.length; i++) {
+    notUpdatedBefore[i] = count
+    if (states[i] !== 'updated') count++
+  }
+  const unavailableAfter = new Array<number>(states.length)
+  count = 0
+  for (let i = states.length - 1; i >= 0; i--) {
+    unavailableAfter[i] = count
+    if (!isAvailable(states[i] as ReplicaState)) count++
+  }
+  const replicas = assignments.map((assignment, i): ReplicaRollout => {
+    const state = states[i] as ReplicaState
+    const mayUpdate = state === 'old-down' ||
+      (state === 'old' && (notUpdatedBefore[i] as number) + (unavailableAfter[i] as number) < maxUnavailable)
+    return { nodeId: assignment.nodeId, resourceId: assignment.resourceId, state, mayUpdate }
+  })
+  const updated = states.filter((state) => state === 'updated').length
+  return {
+    service: service.name, specHash, maxUnavailable, replicas, updated,
+    available: states.filter(isAvailable).length,
+    done: updated === states.length,
+  }
+}
+
+function replicaState (resourceId: string, specHash: string, record: NodeRecord | undefined): ReplicaState {
+  const resource: ResourceStatus | undefined = record?.resources.find((candidate) => candidate.id === resourceId)
+  if (resource === undefined) return 'missing'
+  const available = resource.available === true && resource.phase === 'running' && resource.provisional !== true
+  if (resource.specHash === specHash) return available ? 'updated' : 'updating'
+  return available ? 'old' : 'old-down'
+}
+
+function isAvailable (state: ReplicaState): boolean {
+  return state === 'updated' || state === 'old'
+}

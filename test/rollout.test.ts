@@ -1,0 +1,148 @@
+// The rolling-update rule (core/rollout.ts), tested as a fleet would run it: each node decides for its
+// own replica from what it has heard of the others, which may be late by any amount (but never goes
+// back: a node keeps the newest record it has). Over random fleets, budgets, delays and interleavings:
+// never more than maxUnavailable replicas down for the update, the rollout finishes when new replicas
+// become healthy, and stops after maxUnavailable replicas when they never do.
+
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  maxUnavailableOf, rolloutOf,
+  type Assignment, type NodeRecord, type ResourceStatus, type ServiceSpec,
+} from '../src/core/index.ts'
+
+const oldHash = 'old'
+const newHash = 'new'
+
+function serviceWith (maxUnavailable: number | string): ServiceSpec {
+  return { kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', v: 2 }, update: { maxUnavailable } }
+}
+
+function assignmentsOf (nodeIds: readonly string[]): Assignment[] {
+  return nodeIds.map((nodeId) => ({ resourceId: `web@${nodeId}`, service: 'web', nodeId, slots: 1, specHash: newHash, workload: { kind: 'memory', v: 2 } }))
+}
+
+function recordOf (nodeId: string, resources: ResourceStatus[]): NodeRecord {
+  return {
+    kind: 'node', nodeId, version: { generation: 1, seq: 1 }, originatedAtMs: 0, addresses: [], labels: {}, slots: 1,
+    adjacencies: [], resources, viewHash: '', policyDigest: '',
+  }
+}
+
+type Phase = 'old' | 'updating' | 'updated'
+
+function statusOf (nodeId: string, phase: Phase): ResourceStatus {
+  return {
+    id: `web@${nodeId}`, phase: phase === 'updating' ? 'starting' : 'running', specHash: phase === 'old' ? oldHash : newHash, restarts: 0,
+    ...(phase === 'updating' ? {} : { available: true }),
+  }
+}
+
+describe('rolloutOf', () => {
+  it('lets the first replicas in node-id order go, as many as maxUnavailable allows, and no more', () => {
+    const nodes = ['a', 'b', 'c', 'd']
+    const records = new Map(nodes.map((id) => [id, recordOf(id, [statusOf(id, 'old')])]))
+    const decide = (maxUnavailable: number | string): string[] => rolloutOf(assignmentsOf(nodes), serviceWith(maxUnavailable), (id) => records.get(id))
+      .replicas.filter((replica) => replica.mayUpdate).map((replica) => replica.nodeId)
+    expect(decide(1)).toEqual(['a'])
+    expect(decide(2)).toEqual(['a', 'b'])
+    expect(decide('50%')).toEqual(['a', 'b'])
+    expect(decide('10%')).toEqual(['a']) // rounds down, but at least one
+    // 'b' is down for another reason: with a budget of 1 nobody may go; a replica already down may.
+    records.set('b', recordOf('b', [{ ...statusOf('b', 'old'), phase: 'failed', available: false }]))
+    expect(decide(1)).toEqual(['b'])
+    expect(decide(2)).toEqual(['a', 'b'])
+    // 'a' is updating: the next waits for it
+    records.set('b', recordOf('b', [statusOf('b', 'old')]))
+    records.set('a', recordOf('a', [statusOf('a', 'updating')]))
+    expect(decide(1)).toEqual([])
+    records.set('a', recordOf('a', [statusOf('a', 'updated')]))
+    expect(decide(1)).toEqual(['b'])
+    const progress = rolloutOf(assignmentsOf(nodes), serviceWith(1), (id) => records.get(id))
+    expect({ updated: progress.updated, available: progress.available, done: progress.done }).toEqual({ updated: 1, available: 4, done: false })
+  })
+
+  it('a replica not reported yet starts on the new spec; one reported without `available` counts as down', () => {
+    const records = new Map([['a', recordOf('a', [])], ['b', recordOf('b', [{ ...statusOf('b', 'old'), available: undefined } as ResourceStatus])]])
+    const rollout = rolloutOf(assignmentsOf(['a', 'b', 'c']), serviceWith(1), (id) => records.get(id))
+    expect(rollout.replicas.map((replica) => replica.state)).toEqual(['missing', 'old-down', 'missing'])
+  })
+
+  it('maxUnavailableOf: counts as given, percentages of the replicas rounded down, never below 1', () => {
+    expect(maxUnavailableOf(serviceWith(3), 10)).toBe(3)
+    expect(maxUnavailableOf(serviceWith('25%'), 10)).toBe(2)
+    expect(maxUnavailableOf(serviceWith('1%'), 10)).toBe(1)
+    expect(maxUnavailableOf({ ...serviceWith(1), update: undefined }, 10)).toBe(1)
+  })
+
+  // The fleet model: replica i's node publishes its phase; every node j holds, for every other node
+  // i, some version of i's history no older than what it held before. A step either delivers some
+  // records late, lets a node decide, or lets an updating replica finish (if the new spec is healthy).
+  const scenario = fc.record({
+    replicas: fc.integer({ min: 1, max: 9 }),
+    maxUnavailable: fc.integer({ min: 1, max: 4 }),
+    healthy: fc.boolean(),
+    steps: fc.array(fc.record({ kind: fc.constantFrom('deliver', 'decide', 'finish'), node: fc.nat(), other: fc.nat() }), { minLength: 50, maxLength: 400 }),
+  })
+
+  it('never has more than maxUnavailable replicas down for the update, whatever the delivery delays', () => {
+    fc.assert(fc.property(scenario, ({ replicas, maxUnavailable, healthy, steps }) => {
+      const nodes = Array.from({ length: replicas }, (_, i) => `n${String(i).padStart(2, '0')}`)
+      const assignments = assignmentsOf(nodes)
+      const service = serviceWith(maxUnavailable)
+      const history: Phase[][] = nodes.map(() => ['old']) // each node's published phases, oldest first
+      const heard: number[][] = nodes.map(() => nodes.map(() => 0)) // heard[j][i]: index into history[i]
+      const current = (i: number): Phase => history[i]?.at(-1) as Phase
+      let everMoved = 0
+      const decide = (j: number): void => {
+        if (current(j) !== 'old') return
+        const view = (nodeId: string): NodeRecord => {
+          const i = nodes.indexOf(nodeId)
+          const phase = i === j ? current(j) : (history[i] as Phase[])[(heard[j] as number[])[i] as number] as Phase
+          return recordOf(nodeId, [statusOf(nodeId, phase)])
+        }
+        const mine = rolloutOf(assignments, service, view).replicas[j]
+        if (mine?.mayUpdate === true) {
+          (history[j] as Phase[]).push('updating')
+          everMoved++
+        }
+      }
+      for (const step of steps) {
+        const j = step.node % replicas
+        const i = step.other % replicas
+        if (step.kind === 'deliver') {
+          const row = heard[j] as number[]
+          row[i] = Math.min((history[i] as Phase[]).length - 1, (row[i] as number) + 1 + (step.other % 3))
+        } else if (step.kind === 'decide') {
+          decide(j)
+        } else if (healthy && current(j) === 'updating') {
+          (history[j] as Phase[]).push('updated')
+        }
+        const down = nodes.filter((_, n) => current(n) === 'updating').length
+        expect(down).toBeLessThanOrEqual(maxUnavailable)
+      }
+      if (!healthy) expect(everMoved).toBeLessThanOrEqual(maxUnavailable)
+    }), { numRuns: 300 })
+  })
+
+  it('finishes once records are delivered and new replicas become healthy; every node computes the same decision', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 5 }), (replicas, maxUnavailable) => {
+      const nodes = Array.from({ length: replicas }, (_, i) => `n${String(i).padStart(2, '0')}`)
+      const phases = new Map<string, Phase>(nodes.map((id) => [id, 'old']))
+      const service = serviceWith(maxUnavailable)
+      const records = (): Map<string, NodeRecord> => new Map(nodes.map((id) => [id, recordOf(id, [statusOf(id, phases.get(id) as Phase)])]))
+      let rounds = 0
+      for (; rounds < 100 && [...phases.values()].some((phase) => phase !== 'updated'); rounds++) {
+        const snapshot = records()
+        const decision = rolloutOf(assignmentsOf(nodes), service, (id) => snapshot.get(id))
+        // The same records in another order of arrival give the same decision.
+        const reversed = new Map([...snapshot.entries()].reverse())
+        expect(rolloutOf(assignmentsOf(nodes), service, (id) => reversed.get(id))).toEqual(decision)
+        for (const [id, phase] of phases) if (phase === 'updating') phases.set(id, 'updated')
+        for (const replica of decision.replicas) if (replica.mayUpdate) phases.set(replica.nodeId, 'updating')
+      }
+      expect([...phases.values()].every((phase) => phase === 'updated')).toBe(true)
+      expect(rounds).toBeLessThanOrEqual(2 * Math.ceil(replicas / maxUnavailable))
+    }))
+  })
+})
