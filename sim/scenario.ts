@@ -14,6 +14,13 @@
 //     - restart: 4                               # a crashed node starts again (next generation)
 //     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
 //     - stall: { node: 2, for: 500ms, movesNothing: true }  # stops answering, connections left open
+//     - rollout: { service: web, within: 30s, minAvailable: 5 }  # after an apply that changed the spec
+//
+// A memory workload's spec may say `startMs: 300` (slow to come up) or `healthy: false` (never healthy),
+// so that applying a changed spec rolls out a slow or a broken version. `rollout` samples the fleet
+// every 50 ms from outside (the actuators themselves, not records): it waits until every replica runs
+// the newest spec, and fails if fewer than `minAvailable` replicas were running at any sample. With
+// `finishes: false` it expects the rollout to stop (a broken spec) and watches for all of `within`.
 //
 // `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
 // each named service running exactly that many replicas, and nothing running twice. A failed expect
@@ -21,7 +28,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { z } from 'zod'
-import type { PolicySpec, ServiceSpec } from '../src/core/index.ts'
+import { maxUnavailableOf, workloadHash, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
 import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
@@ -64,6 +71,9 @@ const stepSchemas = {
     stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random')]), for: duration, movesNothing: z.boolean().optional() }),
   }),
   sleep: z.strictObject({ sleep: duration }),
+  rollout: z.strictObject({
+    rollout: z.strictObject({ service: z.string(), within: duration, minAvailable: z.number().int().nonnegative().optional(), finishes: z.boolean().optional() }),
+  }),
   expect: z.strictObject({
     expect: z.strictObject({
       converged: duration.optional(),
@@ -264,6 +274,8 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     return await seen('the heal (one component)', () => components(fleet).length === 1)
   } else if ('stall' in step) {
     return await stallStep(fleet, step.stall, random)
+  } else if ('rollout' in step) {
+    return await rolloutStep(fleet, step.rollout, services)
   } else if ('sleep' in step) {
     await new Promise((resolve) => setTimeout(resolve, step.sleep))
   } else {
@@ -294,6 +306,43 @@ async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>
   }
   const note = droppedBy === 0 && !moved ? 'nobody dropped the node; nothing moved' : `dropped by ${droppedBy} node(s); work ${moved ? 'moved' : 'did not move'}`
   return { convergedMs: null, note, ...(stall.movesNothing === true && (droppedBy > 0 || moved) ? { problem: note } : {}) }
+}
+
+/**
+ * Watches a rollout from outside: every 50 ms, how many of the service's replicas run (any spec) and
+ * how many run the newest spec, until all of them do (or, with `finishes: false`, for all of `within`).
+ */
+async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unknown }>['rollout'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
+  const service = services.get(rollout.service)
+  if (service === undefined) return { convergedMs: null, problem: `no service ${rollout.service} was applied` }
+  const newHash = workloadHash(service.workload)
+  const wanted = service.replicas === 'all' ? null : service.replicas
+  const start = performance.now()
+  let minAvailable = Infinity
+  let onNew = 0
+  let total = 0
+  let finishedMs: number | null = null
+  while (performance.now() - start < rollout.within) {
+    const replicas = [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${rollout.service}@`))
+    const available = replicas.filter((w) => w.phase === 'running')
+    minAvailable = Math.min(minAvailable, available.length)
+    onNew = available.filter((w) => w.specHash === newHash).length
+    total = replicas.length
+    if (onNew === available.length && onNew === total && (wanted === null || total === wanted) && finishedMs === null) {
+      finishedMs = performance.now() - start
+      if (rollout.finishes !== false) break
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const moved = [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${rollout.service}@`) && w.specHash === newHash).length
+  const budget = maxUnavailableOf(service, total)
+  const note = `min ${minAvailable} available; ${onNew} of ${total} on the new spec and running${finishedMs === null ? `, ${moved} moved to it` : `, finished in ${Math.round(finishedMs)} ms`}`
+  const problem = rollout.minAvailable !== undefined && minAvailable < rollout.minAvailable
+    ? `only ${minAvailable} replicas available at one sample, fewer than ${rollout.minAvailable} (${note})`
+    : rollout.finishes === false && (finishedMs !== null || moved > budget)
+      ? `the rollout was expected to stop after ${budget} replica(s) (${note})`
+      : rollout.finishes !== false && finishedMs === null ? `not rolled out within ${rollout.within} ms (${note})` : undefined
+  return { convergedMs: finishedMs, note, ...(problem === undefined ? {} : { problem }) }
 }
 
 /** Share of live nodes whose record publishes the most common view hash. */

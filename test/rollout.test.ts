@@ -63,7 +63,7 @@ describe('rolloutOf', () => {
   })
 
   it('a replica not reported yet starts on the new spec; one reported without `available` counts as down', () => {
-    const records = new Map([['a', recordOf('a', [])], ['b', recordOf('b', [{ ...statusOf('b', 'old'), available: undefined } as ResourceStatus])]])
+    const records = new Map([['a', recordOf('a', [])], ['b', recordOf('b', [{ id: 'web@b', phase: 'running', specHash: oldHash, restarts: 0 }])]])
     const rollout = rolloutOf(assignmentsOf(['a', 'b', 'c']), serviceWith(1), (id) => records.get(id))
     expect(rollout.replicas.map((replica) => replica.state)).toEqual(['missing', 'old-down', 'missing'])
   })
@@ -72,7 +72,8 @@ describe('rolloutOf', () => {
     expect(maxUnavailableOf(serviceWith(3), 10)).toBe(3)
     expect(maxUnavailableOf(serviceWith('25%'), 10)).toBe(2)
     expect(maxUnavailableOf(serviceWith('1%'), 10)).toBe(1)
-    expect(maxUnavailableOf({ ...serviceWith(1), update: undefined }, 10)).toBe(1)
+    const { update: _, ...withoutUpdate } = serviceWith(1)
+    expect(maxUnavailableOf(withoutUpdate, 10)).toBe(1)
   })
 
   // The fleet model: replica i's node publishes its phase; every node j holds, for every other node

@@ -44,6 +44,23 @@ describe('scenario files', () => {
     expect(html).not.toMatch(/(src|href)=|https?:\/\//) // self-contained: nothing to fetch
   })
 
+  it('a rolling update keeps all but maxUnavailable replicas up and finishes; a broken version stops after one replica', async () => {
+    const scenario = parseScenario([
+      'steps:',
+      '  - apply: { kind: Service, name: web, replicas: 4, workload: { kind: memory, version: 1 } }',
+      '  - expect: { converged: 20s, replicas: { web: 4 } }',
+      '  - apply: { kind: Service, name: web, replicas: 4, workload: { kind: memory, version: 2, startMs: 100 }, update: { minHealthyForMs: 200 } }',
+      '  - rollout: { service: web, within: 30s, minAvailable: 3 }',
+      '  - expect: { converged: 20s, replicas: { web: 4 }, noDuplicates: true }',
+      '  - apply: { kind: Service, name: web, replicas: 4, workload: { kind: memory, version: 3, healthy: false } }',
+      '  - rollout: { service: web, within: 2s, minAvailable: 3, finishes: false }',
+    ].join('\n'), 'rollout.yaml')
+    const report = await runScenario(scenario, { nodes: 6, seed: 5 })
+    expect(report.failure).toBeUndefined()
+    expect(report.steps[3]?.note).toMatch(/^min 3 available; 4 of 4 on the new spec and running, finished in \d+ ms$/)
+    expect(report.steps[6]?.note).toBe('min 3 available; 0 of 4 on the new spec and running, 1 moved to it')
+  })
+
   it('kill, restart (same identity, next generation) and churn come back to one converged fleet', async () => {
     const scenario = parseScenario([
       'steps:',

@@ -1,5 +1,8 @@
 // The memory actuator: workloads that exist only in this process, for the simulator and tests.
-// Latency and failures are configurable, so a scenario can make starting slow or a start fail.
+// Latency and failures are configurable, so a scenario can make starting slow or a start fail. A
+// workload's own spec can say so too: `startMs` (how long it takes to come up) and `healthy: false`
+// (it never passes its health check: it stays 'starting'), so that a scenario can roll out a slow or a
+// broken new version by changing the spec, as an operator would.
 
 import type { WorkloadSpec } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from './actuator.ts'
@@ -37,7 +40,12 @@ export class MemoryActuator implements Actuator {
     }))
   }
 
-  async ensure (resourceId: string, _workload: WorkloadSpec, specHash: string): Promise<void> {
+  /** What runs now, read synchronously: for judges that sample the fleet from outside. */
+  workloadsNow (): Array<{ resourceId: string, specHash: string, phase: MemoryWorkload['phase'] }> {
+    return [...this.workloads.entries()].map(([resourceId, workload]) => ({ resourceId, specHash: workload.specHash, phase: workload.phase }))
+  }
+
+  async ensure (resourceId: string, spec: WorkloadSpec, specHash: string): Promise<void> {
     const existing = this.workloads.get(resourceId)
     if (existing?.specHash === specHash && existing.phase !== 'failed') return
     clearTimeout(existing?.timer)
@@ -50,7 +58,8 @@ export class MemoryActuator implements Actuator {
       workload.lastError = error
       return
     }
-    const latencyMs = this.options.startLatencyMs ?? 0
+    if (spec.healthy === false) return // starting, for good
+    const latencyMs = typeof spec.startMs === 'number' ? spec.startMs : this.options.startLatencyMs ?? 0
     if (latencyMs <= 0) {
       workload.phase = 'running'
       return
