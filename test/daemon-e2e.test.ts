@@ -157,6 +157,34 @@ describe('shoal daemon, end to end through the CLI', () => {
     expect(workloadPids()).toHaveLength(3)
   }, 90_000)
 
+  it('a changed spec rolls out one replica at a time: never more than one down, every replica on the new args at the end', async () => {
+    const first = daemons[0] as DaemonHandle
+    const changed = join(dir, 'web-v2.yaml')
+    await writeFile(changed, [
+      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
+      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}", "v2"]`, 'update: { maxUnavailable: 1, minHealthyFor: 300ms }', '',
+    ].join('\n'))
+    const before = workloadPids()
+    expect(before).toHaveLength(3)
+    await cli.ok('apply', '-f', changed, '--data', first.dataDir)
+    let fewest = Infinity
+    const isV2 = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('v2') } catch { return false } }
+    const deadline = Date.now() + 60_000
+    while (Date.now() < deadline) {
+      const pids = workloadPids()
+      fewest = Math.min(fewest, pids.length)
+      if (pids.length === 3 && pids.every(isV2)) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(fewest).toBeGreaterThanOrEqual(2)
+    const after = workloadPids()
+    expect(after.filter(isV2)).toHaveLength(3)
+    expect(after.filter((pid) => before.includes(pid))).toEqual([])
+    await waitConverged(daemons, 30_000)
+    const status = await statuses(daemons)
+    expect(status.flatMap((s) => (s as Status & { rollouts: string[] }).rollouts)).toEqual([])
+  }, 90_000)
+
   it('client errors are one line with a non-zero exit', async () => {
     const first = daemons[0] as DaemonHandle
     const wrongFlag = await cli.run('status', '--dta', first.dataDir)

@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  maxUnavailableOf, rolloutOf,
+  describeReplica, describeRollout, maxUnavailableOf, rolloutOf,
   type Assignment, type NodeRecord, type ResourceStatus, type ServiceSpec,
 } from '../src/core/index.ts'
 
@@ -60,6 +60,13 @@ describe('rolloutOf', () => {
     expect(decide(1)).toEqual(['b'])
     const progress = rolloutOf(assignmentsOf(nodes), serviceWith(1), (id) => records.get(id))
     expect({ updated: progress.updated, available: progress.available, done: progress.done }).toEqual({ updated: 1, available: 4, done: false })
+    expect(describeRollout(progress)).toBe('web: 1 of 4 on the new spec, 4 available, 1 moving now (maxUnavailable 1)')
+    expect(progress.replicas.map((replica) => describeReplica(replica, 1))).toEqual([
+      'on the new spec, available',
+      'on an old spec: being replaced',
+      'on an old spec, waiting: 1 replica(s) before it not updated, 0 after it down (maxUnavailable 1)',
+      'on an old spec, waiting: 2 replica(s) before it not updated, 0 after it down (maxUnavailable 1)',
+    ])
   })
 
   it('a replica not reported yet starts on the new spec; one reported without `available` counts as down', () => {

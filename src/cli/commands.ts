@@ -109,6 +109,7 @@ export async function statusCommand (options: Options): Promise<void> {
     ['assigned', status.assigned.join(', ') || '-'],
     ['running', status.running.join(', ') || '-'],
     ['records', String(status.records)],
+    ...(status.rollouts ?? []).map((line) => ['rolling out', line]),
   ]))
 }
 
@@ -149,6 +150,11 @@ export async function explainCommand (target: string, options: Options): Promise
   print(table([['NODE', 'RANK', 'CHOSEN', 'WHY'], ...explanation.candidates.map((candidate) => [
     candidate.nodeId, candidate.rank === null ? '-' : String(candidate.rank), candidate.chosen ? 'yes' : 'no', candidate.detail,
   ])]))
+  const rollout = explanation.rollout as { summary: string, replicas: Array<{ nodeId: string, detail: string }> } | undefined
+  if (rollout !== undefined && rollout.replicas.some((replica) => replica.detail !== 'on the new spec, available')) {
+    print(`rollout: ${rollout.summary}`)
+    print(table([['NODE', 'ROLLOUT'], ...rollout.replicas.map((replica) => [replica.nodeId, replica.detail])]))
+  }
 }
 
 function summary (policy: PolicyFragment): string {

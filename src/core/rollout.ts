@@ -24,6 +24,7 @@
 // becomes available stops the rollout after k replicas, since every later replica waits for them.
 
 import type { Assignment } from './placement.ts'
+import type { RecordDB } from './recorddb.ts'
 import { workloadHash, type NodeId, type NodeRecord, type ResourceStatus, type ServiceSpec } from './records.ts'
 
 /** Where one replica stands in its service's rollout. */
@@ -40,6 +41,9 @@ export interface ReplicaRollout {
   readonly state: ReplicaState
   /** For a replica on an old spec: whether the rule lets it move to the new one now. */
   readonly mayUpdate: boolean
+  /** The rule's two counts for it: replicas before it not yet updated, replicas after it down. */
+  readonly notUpdatedBefore: number
+  readonly downAfter: number
 }
 
 export interface ServiceRollout {
@@ -90,7 +94,10 @@ export function rolloutOf (
     const state = states[i] as ReplicaState
     const mayUpdate = state === 'old-down' ||
       (state === 'old' && (notUpdatedBefore[i] as number) + (unavailableAfter[i] as number) < maxUnavailable)
-    return { nodeId: assignment.nodeId, resourceId: assignment.resourceId, state, mayUpdate }
+    return {
+      nodeId: assignment.nodeId, resourceId: assignment.resourceId, state, mayUpdate,
+      notUpdatedBefore: notUpdatedBefore[i] as number, downAfter: unavailableAfter[i] as number,
+    }
   })
   const updated = states.filter((state) => state === 'updated').length
   return {
@@ -110,4 +117,39 @@ function replicaState (resourceId: string, specHash: string, record: NodeRecord 
 
 function isAvailable (state: ReplicaState): boolean {
   return state === 'updated' || state === 'old'
+}
+
+/** One line on a replica's place in its rollout, for `shoal explain`. */
+export function describeReplica (replica: ReplicaRollout, maxUnavailable: number): string {
+  switch (replica.state) {
+    case 'updated': return 'on the new spec, available'
+    case 'updating': return 'on the new spec, not available yet'
+    case 'missing': return 'starts on the new spec'
+    case 'old-down': return 'down on an old spec: replaced now'
+    case 'old': return replica.mayUpdate
+      ? 'on an old spec: being replaced'
+      : `on an old spec, waiting: ${replica.notUpdatedBefore} replica(s) before it not updated, ${replica.downAfter} after it down (maxUnavailable ${maxUnavailable})`
+  }
+}
+
+/** One line on a rollout's progress, for `shoal status`. */
+export function describeRollout (rollout: ServiceRollout): string {
+  const moving = rollout.replicas.filter((replica) => replica.state === 'updating' || (replica.state !== 'updated' && replica.mayUpdate)).length
+  return `${rollout.service}: ${rollout.updated} of ${rollout.replicas.length} on the new spec, ${rollout.available} available, ` +
+    `${moving} moving now (maxUnavailable ${rollout.maxUnavailable})`
+}
+
+/**
+ * The services of `db` whose replicas do not all run their newest spec yet (some on an older one, or
+ * still coming up on the new one after a change), with their rollouts, by service name.
+ */
+export function rolloutsUnderway (db: RecordDB, assignments: readonly Assignment[], underwayBefore: { has: (service: string) => boolean } = new Set()): Map<string, ServiceRollout> {
+  const underway = new Map<string, ServiceRollout>()
+  for (const policy of db.policies()) {
+    if (policy.body?.kind !== 'Service') continue
+    const rollout = rolloutOf(assignments, policy.body, (nodeId) => db.nodeRecord(nodeId))
+    const onOldSpec = rollout.replicas.some((replica) => replica.state === 'old' || replica.state === 'old-down')
+    if (onOldSpec || (underwayBefore.has(rollout.service) && !rollout.done)) underway.set(rollout.service, rollout)
+  }
+  return underway
 }

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  computeView, judgeConvergence, type Action, type Labels, type ResourceStatus, type ShoalRecord, type TargetView,
+  computeView, describeRollout, judgeConvergence, rolloutsUnderway, type Action, type Labels, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
 } from '../core/index.ts'
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
 import { writeFileAtomically } from '../actuators/file.ts'
@@ -63,6 +63,7 @@ export type DaemonEvent =
   | { readonly type: 'actions', readonly actions: readonly string[], readonly failures: readonly string[] }
   | { readonly type: 'adjacency', readonly peers: readonly string[] }
   | { readonly type: 'policy', readonly key: string, readonly deleted: boolean, readonly signer: string }
+  | { readonly type: 'rollout', readonly service: string, readonly phase: 'started' | 'progressed' | 'finished', readonly updated: number, readonly replicas: number }
 
 export interface StatusReport {
   readonly node: string
@@ -83,12 +84,16 @@ export interface StatusReport {
   readonly assigned: readonly string[]
   readonly running: readonly string[]
   readonly records: number
+  /** Services rolling out a new spec, one line each (core/rollout.ts describeRollout). */
+  readonly rollouts: readonly string[]
 }
 
 export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readonly at: string }] }> {
   readonly mesh: MeshNode
   readonly reconciler: Reconciler
   readonly store: DataStore
+  /** Rollouts underway at the last look, by service (for their events). */
+  private underway = new Map<string, ServiceRollout>()
   readonly generation: number
   private readonly options: DaemonOptions
   private readonly processes: ProcessActuator
@@ -241,6 +246,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       assigned: (view.byNode.get(this.mesh.peerId) ?? []).map((assignment) => assignment.resourceId),
       running: (own?.resources ?? []).filter((resource) => resource.phase === 'running').map((resource) => resource.id),
       records: this.mesh.db.size,
+      rollouts: [...rolloutsUnderway(this.mesh.db, view.assignments, this.underway).values()].map(describeRollout),
     }
   }
 
@@ -317,7 +323,31 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       log.debug({ peers: peers.length }, 'adjacencies changed')
       emit({ type: 'adjacency', peers })
     })
+    // Rollouts progress with other nodes' status records, which need no new view: look at them after
+    // every run, and after node records while one is underway (at most every 200 ms).
+    let rolloutCheck: NodeJS.Timeout | undefined
+    const checkRollouts = (): void => {
+      rolloutCheck = undefined
+      const view = this.reconciler.view
+      if (view === undefined) return
+      const now = rolloutsUnderway(this.mesh.db, view.assignments, this.underway)
+      for (const [service, rollout] of now) {
+        const before = this.underway.get(service)
+        if (before !== undefined && before.updated === rollout.updated) continue
+        const phase = before === undefined ? 'started' : 'progressed'
+        log.info({ service, updated: rollout.updated, replicas: rollout.replicas.length }, `rollout ${phase}: ${describeRollout(rollout)}`)
+        emit({ type: 'rollout', service, phase, updated: rollout.updated, replicas: rollout.replicas.length })
+      }
+      for (const [service, rollout] of this.underway) {
+        if (now.has(service)) continue
+        log.info({ service }, 'rollout finished')
+        emit({ type: 'rollout', service, phase: 'finished', updated: rollout.replicas.length, replicas: rollout.replicas.length })
+      }
+      this.underway = now
+    }
+    this.reconciler.on('run:finished', checkRollouts)
     this.mesh.on('record:merged', (record: ShoalRecord) => {
+      if (record.kind === 'node' && this.underway.size > 0) rolloutCheck ??= setTimeout(checkRollouts, 200).unref()
       if (record.kind !== 'policy') return
       const key = `${record.policyKind}/${record.name}`
       log.info({ policy: key, deleted: record.body === null, signer: record.version.signer }, record.body === null ? 'policy deleted' : 'policy set')
