@@ -15,12 +15,17 @@
 //     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
 //     - stall: { node: 2, for: 500ms, movesNothing: true }  # stops answering, connections left open
 //     - rollout: { service: web, within: 30s, minAvailable: 5 }  # after an apply that changed the spec
+//     - drain: { node: 3, within: 20s, minAvailable: { web: 3 } }   # an operator drains node 3
+//     - drain: { node: { runs: web }, within: 20s }                  # …or the first node running web
 //
 // A memory workload's spec may say `startMs: 300` (slow to come up) or `healthy: false` (never healthy),
 // so that applying a changed spec rolls out a slow or a broken version. `rollout` samples the fleet
 // every 50 ms from outside (the actuators themselves, not records): it waits until every replica runs
-// the newest spec, and fails if fewer than `minAvailable` replicas were running at any sample. With
+// the newest spec (and no more replicas than the service wants run: after a drain, until the replica let
+// go has stopped), and fails if fewer than `minAvailable` replicas were running at any sample. With
 // `finishes: false` it expects the rollout to stop (a broken spec) and watches for all of `within`.
+// `drain` publishes a Node policy draining a node, then samples likewise until the node runs nothing
+// and each named service runs its replicas, failing if one had fewer than its minimum at any sample.
 //
 // `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
 // each named service running exactly that many replicas, and nothing running twice. A failed expect
@@ -71,6 +76,9 @@ const stepSchemas = {
     stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random')]), for: duration, movesNothing: z.boolean().optional() }),
   }),
   sleep: z.strictObject({ sleep: duration }),
+  drain: z.strictObject({
+    drain: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.strictObject({ runs: z.string() })]), within: duration, minAvailable: z.record(z.string(), z.number().int().nonnegative()).optional() }),
+  }),
   rollout: z.strictObject({
     rollout: z.strictObject({ service: z.string(), within: duration, minAvailable: z.number().int().nonnegative().optional(), finishes: z.boolean().optional() }),
   }),
@@ -152,6 +160,7 @@ export interface RunOptions {
 function namedNodes (step: Step): number[] {
   if ('kill' in step && typeof step.kill === 'number') return [step.kill]
   if ('restart' in step) return [step.restart]
+  if ('drain' in step && typeof step.drain.node === 'number') return [step.drain.node]
   if ('stall' in step && typeof step.stall.node === 'number') return [step.stall.node]
   if ('partition' in step && 'groups' in step.partition) return step.partition.groups.flat()
   if (('apply' in step || 'delete' in step) && step.at !== undefined) return [step.at]
@@ -274,6 +283,15 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     return await seen('the heal (one component)', () => components(fleet).length === 1)
   } else if ('stall' in step) {
     return await stallStep(fleet, step.stall, random)
+  } else if ('drain' in step) {
+    const named = step.drain.node
+    const index = typeof named === 'number'
+      ? named
+      : [...fleet.live].find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${named.runs}@`)))
+    if (index === undefined || !fleet.live.has(index)) return { convergedMs: null, problem: `no running node ${JSON.stringify(named)}` }
+    const spec: PolicySpec = { kind: 'Node', name: fleet.mesh.nodes[index]!.peerId, drain: true }
+    await fleet.mesh.nodes[publisher(undefined)]!.publish((await operator.sign(spec)).envelope)
+    return await drainStep(fleet, index, step.drain, services)
   } else if ('rollout' in step) {
     return await rolloutStep(fleet, step.rollout, services)
   } else if ('sleep' in step) {
@@ -308,6 +326,35 @@ async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>
   return { convergedMs: null, note, ...(stall.movesNothing === true && (droppedBy > 0 || moved) ? { problem: note } : {}) }
 }
 
+/** The replicas of `service` that the live nodes' actuators run now, whatever the records say. */
+function replicasNow (fleet: Fleet, service: string): Array<{ resourceId: string, specHash: string, phase: string }> {
+  return [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${service}@`))
+}
+
+/** Samples every 50 ms until the drained node runs nothing and each service runs what it wants. */
+async function drainStep (fleet: Fleet, node: number, drain: Extract<Step, { drain: unknown }>['drain'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
+  const start = performance.now()
+  const fewest = new Map<string, number>()
+  const settled = (): boolean => {
+    let done = (fleet.actuators[node]?.workloadsNow().length ?? 0) === 0
+    for (const [name, service] of services) {
+      const running = replicasNow(fleet, name).filter((w) => w.phase === 'running').length
+      fewest.set(name, Math.min(fewest.get(name) ?? Infinity, running))
+      if (service.replicas !== 'all' && running !== service.replicas) done = false
+    }
+    return done
+  }
+  let finishedMs: number | null = null
+  while (finishedMs === null && performance.now() - start < drain.within) {
+    if (settled()) finishedMs = performance.now() - start
+    else await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const note = `fewest running: ${[...fewest].map(([name, count]) => `${name} ${count}`).join(', ')}${finishedMs === null ? '' : `; drained in ${Math.round(finishedMs)} ms`}`
+  const short = Object.entries(drain.minAvailable ?? {}).find(([name, minimum]) => (fewest.get(name) ?? 0) < minimum)
+  const problem = finishedMs === null ? `node ${node} not drained within ${drain.within} ms (${note})` : short === undefined ? undefined : `${short[0]} fell below ${short[1]} running (${note})`
+  return { convergedMs: finishedMs, note, ...(problem === undefined ? {} : { problem }) }
+}
+
 /**
  * Watches a rollout from outside: every 50 ms, how many of the service's replicas run (any spec) and
  * how many run the newest spec, until all of them do (or, with `finishes: false`, for all of `within`).
@@ -323,7 +370,7 @@ async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unkn
   let total = 0
   let finishedMs: number | null = null
   while (performance.now() - start < rollout.within) {
-    const replicas = [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${rollout.service}@`))
+    const replicas = replicasNow(fleet, rollout.service)
     const available = replicas.filter((w) => w.phase === 'running')
     minAvailable = Math.min(minAvailable, available.length)
     onNew = available.filter((w) => w.specHash === newHash).length
@@ -334,7 +381,7 @@ async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unkn
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const moved = [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${rollout.service}@`) && w.specHash === newHash).length
+  const moved = replicasNow(fleet, rollout.service).filter((w) => w.specHash === newHash).length
   const budget = maxUnavailableOf(service, total)
   const note = `min ${minAvailable} available; ${onNew} of ${total} on the new spec and running${finishedMs === null ? `, ${moved} moved to it` : `, finished in ${Math.round(finishedMs)} ms`}`
   const problem = rollout.minAvailable !== undefined && minAvailable < rollout.minAvailable

@@ -61,6 +61,21 @@ describe('scenario files', () => {
     expect(report.steps[6]?.note).toBe('min 3 available; 0 of 4 on the new spec and running, 1 moved to it')
   })
 
+  it('a drain starts the replacement before stopping the replica let go; with maxSurge 0 it does not', async () => {
+    const drains = (update: string): string => [
+      'steps:',
+      `  - apply: { kind: Service, name: web, replicas: 2, workload: { kind: memory, startMs: 300 }${update} }`,
+      '  - expect: { converged: 20s, replicas: { web: 2 } }',
+      '  - drain: { node: { runs: web }, within: 20s, minAvailable: { web: 2 } }',
+      '  - expect: { converged: 20s, replicas: { web: 2 }, noDuplicates: true }',
+    ].join('\n')
+    const makeBeforeBreak = await runScenario(parseScenario(drains(''), 'drain.yaml'), { nodes: 5, seed: 7 })
+    expect(makeBeforeBreak.failure).toBeUndefined()
+    expect(makeBeforeBreak.steps[2]?.note).toMatch(/^fewest running: web 2; drained in \d+ ms$/)
+    const breakBeforeMake = await runScenario(parseScenario(drains(', update: { maxSurge: 0 }'), 'drain.yaml'), { nodes: 5, seed: 7 })
+    expect(breakBeforeMake.failure).toMatch(/web fell below 2 running \(fewest running: web 1;/)
+  })
+
   it('kill, restart (same identity, next generation) and churn come back to one converged fleet', async () => {
     const scenario = parseScenario([
       'steps:',

@@ -6,7 +6,8 @@
 // is not assigned, and replaces what runs an old spec. A new policy version that changes only
 // placement (replicas, selector) does not change the spec hash, so it restarts nothing. A replace waits
 // until the service's rolling update lets this replica go (`mayReplace`, from rollout.ts); meanwhile
-// the replica keeps running its old spec.
+// the replica keeps running its old spec. Likewise a stop waits while `mayStop` says the replica's
+// replacement is not available yet (make-before-break, rollout.ts mayStopLeaver).
 
 import type { Assignment } from './placement.ts'
 import { compareStrings } from './hash.ts'
@@ -25,7 +26,8 @@ export type Action =
 
 /** Actions that turn `observed` into `assignedToMe`, sorted by resource id. */
 export function plan (
-  assignedToMe: readonly Assignment[], observed: readonly ObservedResource[], mayReplace: (resourceId: string) => boolean = () => true,
+  assignedToMe: readonly Assignment[], observed: readonly ObservedResource[],
+  mayReplace: (resourceId: string) => boolean = () => true, mayStop: (resourceId: string) => boolean = () => true,
 ): Action[] {
   const actions: Action[] = []
   const observedById = new Map(observed.map((resource) => [resource.resourceId, resource]))
@@ -38,7 +40,7 @@ export function plan (
     else if (current.specHash !== assignment.specHash && mayReplace(assignment.resourceId)) actions.push({ kind: 'replace', ...target })
   }
   for (const resource of observedById.values()) {
-    if (!assignedIds.has(resource.resourceId)) actions.push({ kind: 'stop', resourceId: resource.resourceId })
+    if (!assignedIds.has(resource.resourceId) && mayStop(resource.resourceId)) actions.push({ kind: 'stop', resourceId: resource.resourceId })
   }
   return actions.sort((a, b) => compareStrings(a.resourceId, b.resourceId))
 }

@@ -115,6 +115,13 @@ export interface UpdateSettings {
   readonly maxUnavailable?: number | string
   /** A new replica counts as available only once healthy this long (default 0). */
   readonly minHealthyForMs?: number
+  /**
+   * When work moves for a reason other than a failure (a drain, a label or spread change), how many
+   * replicas let go may keep running until their replacements are available (default 1; 0: stop at once).
+   */
+  readonly maxSurge?: number
+  /** How long a replica let go waits for its replacement at most (default 5 min). */
+  readonly moveDeadlineMs?: number
 }
 
 /** Operator settings for one node; `name` is the node id. */

@@ -19,6 +19,9 @@
 // makes a node wait longer, never act sooner. Crashes are not bounded by any rule; the second term
 // makes the rollout wait while other replicas are down for any reason, as far as the node knows.
 //
+// Moves (mayStopLeaver, at the end) use the same records the other way round: a replica let go for a
+// reason other than a failure keeps running until the replicas that replace it are available.
+//
 // Liveness: once the replicas before n are updated and the ones after n are up, n may go; so the
 // rollout advances one window of k at a time as new replicas become available. A new spec that never
 // becomes available stops the rollout after k replicas, since every later replica waits for them.
@@ -152,4 +155,28 @@ export function rolloutsUnderway (db: RecordDB, assignments: readonly Assignment
     if (onOldSpec || (underwayBefore.has(rollout.service) && !rollout.done)) underway.set(rollout.service, rollout)
   }
   return underway
+}
+
+/**
+ * Make-before-break: whether a replica this node runs but the view no longer assigns it (drained, a
+ * label or spread change moved it, the service shrank) may stop now. It stays while the service's
+ * assigned replicas are not all available yet — its replacement is still coming up — as long as it is
+ * among the first `maxSurge` (default 1; 0 turns this off) such leavers by node id, and at most
+ * `deadlineMs` after it was let go (the caller measures that). A replica whose service is gone, or
+ * that failed, stops at once; a crashed node's work is re-placed at once by placement, not here.
+ */
+export function mayStopLeaver (
+  leaverNodeId: NodeId, service: ServiceSpec | undefined, assignments: readonly Assignment[],
+  component: readonly NodeId[], nodeRecord: (nodeId: NodeId) => NodeRecord | undefined,
+): boolean {
+  if (service === undefined) return true
+  const surge = service.update?.maxSurge ?? 1
+  if (surge === 0) return true
+  const rollout = rolloutOf(assignments, service, nodeRecord)
+  if (rollout.available >= rollout.replicas.length) return true
+  const assigned = new Set(rollout.replicas.map((replica) => replica.nodeId))
+  const leavers = component.filter((nodeId) => !assigned.has(nodeId) && nodeRecord(nodeId)?.resources.some((resource) =>
+    resource.id === `${service.name}@${nodeId}` && resource.available === true && resource.provisional !== true) === true)
+  const rank = leavers.indexOf(leaverNodeId)
+  return rank === -1 || rank >= surge
 }

@@ -21,7 +21,7 @@
 
 import { EventEmitter } from 'node:events'
 import {
-  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, policyKey, rolloutOf, runDue, serviceOfResource,
+  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, mayStopLeaver, noteChange, plan, policyKey, rolloutOf, runDue, serviceOfResource,
   type Action, type ResourceStatus, type ServiceSpec, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
@@ -95,10 +95,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly runningSince = new Map<string, { specHash: string, sinceMs: number }>()
   /** One timer per resource that will have been healthy for minHealthyForMs, to report it available then. */
   private readonly availableTimers = new Map<string, NodeJS.Timeout>()
-  /** A replace is held back by its rollout: any node's new status may let it go. */
-  private waitingOnRollout = false
+  /** A replace held back by its rollout, or a stop by make-before-break: any node's new status may let it go. */
+  private waitingOnOthers = false
+  /** Per resource this node runs but is no longer assigned: since when (monotonic), for the move deadline. */
+  private readonly letGoSince = new Map<string, number>()
   private readonly onRecord = (record: ShoalRecord): void => {
-    if (this.affectsView() || (this.waitingOnRollout && record.kind === 'node')) this.noteChange()
+    if (this.affectsView() || (this.waitingOnOthers && record.kind === 'node')) this.noteChange()
     const holdEnd = record.kind === 'node' ? holdEndMs(record) : undefined
     if (holdEnd !== undefined) this.recomputeAt(holdEnd)
   }
@@ -202,10 +204,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)
     const before = await this.observeAll()
     const mayReplace = this.rolloutGate(view)
-    const actions = plan(mine, before, mayReplace)
-    this.waitingOnRollout = mine.some((assignment) => {
-      const current = before.find((workload) => workload.resourceId === assignment.resourceId)
-      return current !== undefined && current.specHash !== assignment.specHash && !mayReplace(assignment.resourceId)
+    const mayStop = this.moveGate(view, mine, before)
+    const actions = plan(mine, before, mayReplace, mayStop)
+    this.waitingOnOthers = before.some((workload) => {
+      const assignment = mine.find((candidate) => candidate.resourceId === workload.resourceId)
+      return assignment === undefined ? !mayStop(workload.resourceId) : workload.specHash !== assignment.specHash && !mayReplace(workload.resourceId)
     })
     const failures = await this.apply(actions)
     if (actions.length > 0) this.emit('actions:applied', actions, failures)
@@ -213,7 +216,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     for (const provisionalId of this.provisional) if (!after.some((w) => w.resourceId === provisionalId)) this.provisional.delete(provisionalId)
     this.publish(view, after)
     this.emit('run:finished', view)
-    const unsettled = failures.length > 0 || this.waitingOnRollout || after.some((workload) => workload.phase !== 'running')
+    const unsettled = failures.length > 0 || this.waitingOnOthers || after.some((workload) => workload.phase !== 'running')
     if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
   }
 
@@ -225,6 +228,27 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const service = this.serviceSpec(serviceOfResource(resourceId, me))
       if (service === undefined) return true
       return rolloutOf(view.assignments, service, (nodeId) => db.nodeRecord(nodeId)).replicas.find((replica) => replica.resourceId === resourceId)?.mayUpdate ?? true
+    }
+  }
+
+  /**
+   * Whether each replica running here but no longer assigned here may stop now: not while its
+   * replacement is coming up (make-before-break), for at most the service's moveDeadlineMs. A replica
+   * found after a crash (provisional) or failed stops at once.
+   */
+  private moveGate (view: TargetView, mine: readonly { resourceId: string }[], observed: readonly ObservedWorkload[]): (resourceId: string) => boolean {
+    const db = this.options.mesh.db
+    const me = this.options.mesh.peerId
+    const now = this.monotonicNow()
+    for (const id of this.letGoSince.keys()) if (mine.some((assignment) => assignment.resourceId === id)) this.letGoSince.delete(id)
+    return (resourceId) => {
+      const workload = observed.find((candidate) => candidate.resourceId === resourceId)
+      if (workload === undefined || workload.phase !== 'running' || this.provisional.has(resourceId)) return true
+      const service = this.serviceSpec(serviceOfResource(resourceId, me))
+      if (!this.letGoSince.has(resourceId)) this.letGoSince.set(resourceId, now)
+      const deadlineMs = service?.update?.moveDeadlineMs ?? defaultMoveDeadlineMs
+      if (now - (this.letGoSince.get(resourceId) as number) >= deadlineMs) return true
+      return mayStopLeaver(me, service, view.assignments, view.component, (nodeId) => db.nodeRecord(nodeId))
     }
   }
 
@@ -310,6 +334,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       ...(this.isAvailable(workload) ? { available: true } : {}),
     }))
     for (const id of this.runningSince.keys()) if (!observed.some((workload) => workload.resourceId === id)) this.runningSince.delete(id)
+    for (const id of this.letGoSince.keys()) if (!observed.some((workload) => workload.resourceId === id)) this.letGoSince.delete(id)
     const current = this.options.mesh.localState
     if (canonicalJson(current.resources) === canonicalJson(resources)) {
       if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })
@@ -318,6 +343,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources }, { status: true })
   }
 }
+
+/** How long a replica let go waits for its replacement to be available, unless the service says. */
+export const defaultMoveDeadlineMs = 5 * 60_000
 
 /** How long a starting node waits to join before it acts on what it knows alone. */
 export const defaultJoinTimeoutMs = 10_000

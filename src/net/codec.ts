@@ -79,6 +79,8 @@ export const updateSettingsSchema = z.strictObject({
     z.string().regex(/^(100|[1-9][0-9]?)%$/, 'must be a whole number or a percentage from 1% to 100%, like "25%"'),
   ], { error: 'must be a whole number of at least 1, or a percentage like "25%"' }).optional(),
   minHealthyForMs: z.number().int().min(0).max(3_600_000).optional(),
+  maxSurge: z.number().int().min(0).max(recordLimits.replicasMax).optional(),
+  moveDeadlineMs: z.number().int().min(0).max(24 * 3_600_000).optional(),
 })
 
 export const serviceSchema = z.strictObject({
