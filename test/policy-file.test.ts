@@ -19,6 +19,11 @@ describe('policy files', () => {
     ])
   })
 
+  it('maps update settings, durations written as durations', () => {
+    const text = 'kind: Service\nname: web\nreplicas: 4\nprocess: {command: x}\nupdate: {maxUnavailable: "25%", minHealthyFor: 5s, maxSurge: 2, moveDeadline: 2m}\n'
+    expect(parsePolicyFile(text, 'p.yaml')[0]).toMatchObject({ update: { maxUnavailable: '25%', minHealthyForMs: 5_000, maxSurge: 2, moveDeadlineMs: 120_000 } })
+  })
+
   it('reads JSON too', () => {
     expect(parsePolicyFile('{"kind": "Admission", "name": "n1"}', 'a.json')).toEqual([{ kind: 'Admission', name: 'n1' }])
   })
@@ -36,6 +41,12 @@ describe('policy files', () => {
     ['---\n- {kind: Admission, name: a}\n- {kind: Admission}\n', 'f.yaml:3: 1.name: '],
     ['kind: Admission\nname: a\n---\nkind: Admission\nname: a\n', 'f.yaml: Admission/a appears twice'],
     ['', 'f.yaml: no policies in it'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: 0}\n', 'f.yaml:5: update.maxUnavailable: must be at least 1'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: "0%"}\n', 'f.yaml:5: update.maxUnavailable: must be a whole number or a percentage from 1% to 100%'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: soon}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: 2h}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {moveDeadline: 90000m}\n', 'f.yaml:5: update.moveDeadline: Too big'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {canary: 1}\n', 'f.yaml:5: update: Unrecognized key: "canary"'],
   ])('refuses %j naming the place', (text, message) => {
     expect(() => parsePolicyFile(text, 'f.yaml')).toThrow(message)
   })

@@ -9,7 +9,8 @@
 //   slots: 1
 //   process: {command, args, env, cwd}     # or
 //   file: {path, content, mode: "0644"}
-//   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s}    # how a spec change rolls out
+//   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
+//            maxSurge: 1, moveDeadline: 5m}                    # and how a moved replica hands over
 //
 // `mode` is an octal string: YAML 1.2 reads a bare 0644 as the decimal number 644, a silent trap.
 // Every error names the file, the line and the field (yaml-input.ts) and nothing is applied.
@@ -36,16 +37,22 @@ const fileSchema = z.strictObject({
     .refine((mode) => Number.parseInt(mode, 8) <= 0o777, 'setuid, setgid and sticky bits are refused').optional(),
 })
 
+/** A duration as written in a file (500ms, 30s, 2m) or a number of milliseconds. */
+const fileDuration = z.unknown().transform((value, context) => {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value
+  try {
+    if (typeof value === 'string') return parseDuration(value)
+  } catch {}
+  context.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 30s or 2m (or a number of milliseconds)' })
+  return z.NEVER
+})
+
+// Bounds are the record schema's (codec.ts); the file form only names durations as durations.
 const updateFileSchema = z.strictObject({
-  maxUnavailable: z.union([z.number(), z.string()]).optional(), // checked by the record schema
-  minHealthyFor: z.unknown().transform((value, context) => {
-    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value // milliseconds
-    try {
-      if (typeof value === 'string') return parseDuration(value)
-    } catch {}
-    context.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 30s or 2m (or a number of milliseconds)' })
-    return z.NEVER
-  }).optional(),
+  maxUnavailable: z.union([z.number(), z.string()]).optional(),
+  minHealthyFor: fileDuration.optional(),
+  maxSurge: z.number().optional(),
+  moveDeadline: fileDuration.optional(),
 })
 
 const serviceFileSchema = z.strictObject({
@@ -85,7 +92,7 @@ const documentSchema = z.unknown().transform((value, context): PolicySpec => {
     // The record's `workload` is the file's `process` or `file`.
     const filePath = path[0] === 'workload'
       ? [(value as object) !== null && 'process' in (value as object) ? 'process' : 'file', ...path.slice(1)]
-      : path[1] === 'minHealthyForMs' ? ['update', 'minHealthyFor'] : path
+      : path[0] === 'update' && typeof path[1] === 'string' && path[1].endsWith('Ms') ? ['update', path[1].slice(0, -2)] : path
     context.addIssue({ code: 'custom', message: issue?.message ?? 'invalid', path: filePath })
     return z.NEVER
   }
@@ -112,6 +119,8 @@ function updateOf (update: z.output<typeof updateFileSchema>): UpdateSettings {
   return {
     ...(update.maxUnavailable === undefined ? {} : { maxUnavailable: update.maxUnavailable }),
     ...(update.minHealthyFor === undefined ? {} : { minHealthyForMs: update.minHealthyFor }),
+    ...(update.maxSurge === undefined ? {} : { maxSurge: update.maxSurge }),
+    ...(update.moveDeadline === undefined ? {} : { moveDeadlineMs: update.moveDeadline }),
   }
 }
 
