@@ -10,6 +10,13 @@ export interface ObservedWorkload {
   readonly phase: 'starting' | 'running' | 'failed'
   readonly restarts: number
   readonly lastError?: string
+  /** The fencing epoch it was started with (a `partition: majority` service), if any. */
+  readonly epoch?: number
+}
+
+/** What else a start is told: the fencing epoch of a `partition: majority` service's replica. */
+export interface EnsureContext {
+  readonly epoch?: number
 }
 
 export interface Actuator {
@@ -17,8 +24,11 @@ export interface Actuator {
   readonly kind: string
   /** What runs now, as the world says (not as a journal says). */
   observe(): Promise<ObservedWorkload[]>
-  /** Makes `resourceId` run `workload` (spec `specHash`): starts it, or replaces an older spec. */
-  ensure(resourceId: string, workload: WorkloadSpec, specHash: string): Promise<void>
+  /**
+   * Makes `resourceId` run `workload` (spec `specHash`): starts it, or replaces an older spec. A
+   * context epoch goes where the workload can read it (a process: SHOAL_EPOCH) and is observed back.
+   */
+  ensure(resourceId: string, workload: WorkloadSpec, specHash: string, context?: EnsureContext): Promise<void>
   /** Makes `resourceId` not run. Removing what is not there is not an error. */
   remove(resourceId: string): Promise<void>
 }

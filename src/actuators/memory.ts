@@ -5,7 +5,7 @@
 // broken new version by changing the spec, as an operator would.
 
 import type { WorkloadSpec } from '../core/index.ts'
-import type { Actuator, ObservedWorkload } from './actuator.ts'
+import type { Actuator, EnsureContext, ObservedWorkload } from './actuator.ts'
 
 export interface MemoryActuatorOptions {
   /** How long a start or replace takes before the workload reports running. */
@@ -16,6 +16,7 @@ export interface MemoryActuatorOptions {
 
 interface MemoryWorkload {
   specHash: string
+  epoch?: number
   phase: 'starting' | 'running' | 'failed'
   restarts: number
   lastError?: string
@@ -37,21 +38,26 @@ export class MemoryActuator implements Actuator {
       phase: workload.phase,
       restarts: workload.restarts,
       ...(workload.lastError === undefined ? {} : { lastError: workload.lastError }),
+      ...(workload.epoch === undefined ? {} : { epoch: workload.epoch }),
     }))
   }
 
   /** What runs now, read synchronously: for judges that sample the fleet from outside. */
-  workloadsNow (): Array<{ resourceId: string, specHash: string, phase: MemoryWorkload['phase'] }> {
-    return [...this.workloads.entries()].map(([resourceId, workload]) => ({ resourceId, specHash: workload.specHash, phase: workload.phase }))
+  workloadsNow (): Array<{ resourceId: string, specHash: string, phase: MemoryWorkload['phase'], epoch?: number }> {
+    return [...this.workloads.entries()].map(([resourceId, workload]) => ({
+      resourceId, specHash: workload.specHash, phase: workload.phase, ...(workload.epoch === undefined ? {} : { epoch: workload.epoch }),
+    }))
   }
 
-  async ensure (resourceId: string, spec: WorkloadSpec, specHash: string): Promise<void> {
+  async ensure (resourceId: string, spec: WorkloadSpec, specHash: string, context: EnsureContext = {}): Promise<void> {
     const existing = this.workloads.get(resourceId)
     if (existing?.specHash === specHash && existing.phase !== 'failed') return
     clearTimeout(existing?.timer)
     this.starts.push(resourceId)
     const error = this.options.failStart?.(resourceId)
-    const workload: MemoryWorkload = { specHash, phase: 'starting', restarts: existing === undefined ? 0 : existing.restarts + 1 }
+    const workload: MemoryWorkload = {
+      specHash, phase: 'starting', restarts: existing === undefined ? 0 : existing.restarts + 1, ...(context.epoch === undefined ? {} : { epoch: context.epoch }),
+    }
     this.workloads.set(resourceId, workload)
     if (error !== undefined) {
       workload.phase = 'failed'

@@ -27,7 +27,7 @@
 //   its next line lands at the start of the emptied file; what it writes between the copy and the
 //   truncation (microseconds) is lost. A workload's logs thus take at most twice maxLogBytes.
 // - What a process gets: a clean environment (PATH, what the policy's `env` says, and SHOAL_NODE,
-//   SHOAL_SERVICE, SHOAL_RESOURCE, SHOAL_INSTANCE), not the daemon's own (which may hold secrets), and
+//   SHOAL_SERVICE, SHOAL_RESOURCE, SHOAL_INSTANCE, and SHOAL_EPOCH for a majority service), not the daemon's own (which may hold secrets), and
 //   a working directory of its own, `dataDir/work/<resource>/` (a relative `cwd` is taken from there),
 //   not the data dir with the node's identity key, API token and network key in it.
 
@@ -39,7 +39,7 @@ import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } 
 import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
 import { compareStrings, type WorkloadSpec } from '../core/index.ts'
-import type { Actuator, ObservedWorkload } from './actuator.ts'
+import type { Actuator, EnsureContext, ObservedWorkload } from './actuator.ts'
 import { writeFileAtomically } from './file.ts'
 
 export const healthCheckSchema = z.strictObject({
@@ -72,6 +72,8 @@ const stateSchema = z.strictObject({
   specHash: z.string(),
   workload: z.record(z.string(), z.json()),
   restarts: z.number().int().nonnegative(),
+  /** The fencing epoch it was started with (SHOAL_EPOCH), for a `partition: majority` service. */
+  epoch: z.number().int().nonnegative().optional(),
 })
 type IntentState = z.infer<typeof stateSchema>
 /** A state whose process was spawned: its pid is known. */
@@ -138,18 +140,19 @@ export class ProcessActuator implements Actuator {
         phase: !alive ? 'failed' : checked ? 'running' : 'starting',
         restarts: entry.state.restarts,
         ...(alive || entry.lastExit === undefined ? {} : { lastError: entry.lastExit }),
+        ...(entry.state.epoch === undefined ? {} : { epoch: entry.state.epoch }),
       }
     }).sort((a, b) => compareStrings(a.resourceId, b.resourceId))
   }
 
-  async ensure (resourceId: string, workload: WorkloadSpec, specHash: string): Promise<void> {
+  async ensure (resourceId: string, workload: WorkloadSpec, specHash: string, context: EnsureContext = {}): Promise<void> {
     await this.loadOnce()
     const parsed = processWorkloadSchema.safeParse(workload)
     if (!parsed.success) throw new Error(`process workload: ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
     const existing = this.supervised.get(resourceId)
     if (existing !== undefined && existing.state.specHash === specHash && (isSameProcessAlive(existing.state) || existing.restartTimer !== undefined)) return
     if (existing !== undefined) await this.remove(resourceId)
-    await this.start(resourceId, workload, specHash, 0)
+    await this.start(resourceId, workload, specHash, 0, context.epoch)
   }
 
   async remove (resourceId: string): Promise<void> {
@@ -175,10 +178,12 @@ export class ProcessActuator implements Actuator {
     }
   }
 
-  private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number): Promise<void> {
+  private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number, epoch: number | undefined): Promise<void> {
     const spec = processWorkloadSchema.parse(workload)
     const instance = randomBytes(8).toString('hex')
-    const intent: IntentState = { pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts }
+    const intent: IntentState = {
+      pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts, ...(epoch === undefined ? {} : { epoch }),
+    }
     await mkdir(this.stateDir, { recursive: true })
     await writeState(this.statePath(resourceId), intent)
     await mkdir(this.logDir, { recursive: true })
@@ -188,7 +193,7 @@ export class ProcessActuator implements Actuator {
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
       cwd: spec.cwd === undefined ? workDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(workDir, spec.cwd),
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance },
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance, ...(epoch === undefined ? {} : { SHOAL_EPOCH: String(epoch) }) },
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     })
@@ -261,7 +266,7 @@ export class ProcessActuator implements Actuator {
       entry.restartTimer = undefined
       if (entry.removing) return
       const restarts = entry.state.restarts + 1
-      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, restarts).catch((error: Error) => {
+      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, restarts, entry.state.epoch).catch((error: Error) => {
         // Still the current entry (start replaces it only once spawned): count the try, wait longer.
         entry.state = { ...entry.state, restarts }
         entry.startedAtMs = performance.now()

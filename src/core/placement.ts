@@ -19,6 +19,8 @@
 //      replica goes to the value with the fewest so far that still has a node able to take it), so
 //      per-value counts stay within one of each other unless capacity forbids. Spread outranks
 //      incumbency: an incumbent beyond its value's share is let go.
+//   5. A `partition: majority` service is placed only in a component that holds the quorum
+//      (quorum.ts): elsewhere it gets no replica at all, and a shortfall says why.
 // Equal scores are broken by node id, so the result never depends on arrival or iteration order.
 //
 // Why this cannot oscillate: the view changes only when its inputs change, and the only input the
@@ -31,6 +33,7 @@
 
 import { canonicalJson, compareStrings, Hasher64, hash32, pairScore } from './hash.ts'
 import type { RecordDB } from './recorddb.ts'
+import { describeQuorum, quorumOf, type Quorum } from './quorum.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   holdEndMs, workloadHash,
@@ -50,12 +53,14 @@ export interface Shortfall {
   readonly service: string
   readonly wanted: number
   readonly placed: number
+  /** Set when the reason is not capacity: 'no-majority' for a majority service on a minority side. */
+  readonly reason?: 'no-majority'
 }
 
 export type ChosenReason = 'incumbent' | 'ranked' | 'every-eligible-node'
 export type RejectedReason =
   | 'drained' | 'not-in-selector' | 'no-spread-label' | 'cordoned' | 'no-capacity'
-  | 'ranked-lower' | 'spread-value-full'
+  | 'ranked-lower' | 'spread-value-full' | 'no-majority'
 
 export interface CandidateExplanation {
   readonly nodeId: NodeId
@@ -90,6 +95,8 @@ export interface TargetView {
   readonly shortfalls: readonly Shortfall[]
   /** Explanations for the services asked for in `ViewOptions.explain`. */
   readonly explanations: ReadonlyMap<string, ServiceExplanation>
+  /** Whether this component may run `partition: majority` services. */
+  readonly quorum: Quorum
   readonly viewHash: string
 }
 
@@ -168,7 +175,7 @@ const sharedViewsKept = 8
 
 function sharedView (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): TargetView {
   const componentIds = componentIdsOf(db, self, options, held)
-  const key = viewInputsKey(db, `${options.admission ?? 'open'} ${self}`, componentIds, held)
+  const key = viewInputsKey(db, `${options.admission ?? 'open'} ${self}`, componentIds, held, options.admission ?? 'open')
   let view = sharedViews.get(key)
   if (view === undefined) view = placeComponent(db, componentIds, held, options)
   sharedViews.delete(key)
@@ -178,8 +185,9 @@ function sharedView (db: RecordDB, self: NodeId, options: ViewOptions, held: Rea
 }
 
 /** `component` names whose component `componentIds` is (the admission mode and the node asking). */
-function viewInputsKey (db: RecordDB, component: string, componentIds: readonly NodeId[], held: ReadonlySet<NodeId>): string {
+function viewInputsKey (db: RecordDB, component: string, componentIds: readonly NodeId[], held: ReadonlySet<NodeId>, admission: 'open' | 'operator'): string {
   const heldIds = [...held].sort(compareStrings).join(',')
+  const quorum = quorumOf(db, componentIds, admission)
   const policies = db.derived('policy inputs', () => policyInputs(db), 'policy')
   // The component's node records change less often than the policies (a new policy is the common
   // change): their part is kept per node-record revision, for this component at this topology revision.
@@ -191,7 +199,7 @@ function viewInputsKey (db: RecordDB, component: string, componentIds: readonly 
     }
     return parts.join('\n')
   }, 'nodes')
-  return `${heldIds}\n${policies}\n${nodes}`
+  return `${heldIds} ${quorum.holds} ${quorum.present}/${quorum.voters}\n${policies}\n${nodes}`
 }
 
 /** What placement reads of a node record, as one string (once per record object). */
@@ -228,6 +236,7 @@ function componentIdsOf (db: RecordDB, self: NodeId, options: ViewOptions, held:
 
 function placeComponent (db: RecordDB, componentIds: readonly NodeId[], held: ReadonlySet<NodeId>, options: ViewOptions): ComponentView {
   const policies = activePolicies(db)
+  const quorum = quorumOf(db, componentIds, options.admission ?? 'open')
   const nodes = placementNodes(db, componentIds, policies.nodeSettings, held)
   const context: Context = {
     nodes,
@@ -249,7 +258,9 @@ function placeComponent (db: RecordDB, componentIds: readonly NodeId[], held: Re
   for (const service of policies.services) {
     const explaining = options.explain === 'all' || (options.explain?.includes(service.name) ?? false)
     const recorder = explaining ? new Recorder(nodes.length) : undefined
-    const chosen = placeService(context, service, reserved.get(service.name) ?? [], recorder)
+    const majorityOnly = service.partition === 'majority' && !quorum.holds
+    if (majorityOnly) recorder?.rejectAll(context, 'no-majority', describeQuorum(quorum))
+    const chosen = majorityOnly ? [] : placeService(context, service, reserved.get(service.name) ?? [], recorder)
     chosen.sort((a, b) => a - b)
     const specHash = specHashOf(service.workload)
     for (const index of chosen) {
@@ -264,12 +275,13 @@ function placeComponent (db: RecordDB, componentIds: readonly NodeId[], held: Re
       list.push(assignment)
     }
     if (service.replicas !== 'all' && chosen.length < service.replicas) {
-      shortfalls.push({ service: service.name, wanted: service.replicas, placed: chosen.length })
+      shortfalls.push({ service: service.name, wanted: service.replicas, placed: chosen.length, ...(majorityOnly ? { reason: 'no-majority' as const } : {}) })
     }
     if (recorder !== undefined) explanations.set(service.name, recorder.explain(context, service, chosen.length))
     hasher.update(`${service.name}:${specHash}:${chosen.join(',')}`)
   }
-  return { component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, viewHash: hasher.digestHex() }
+  hasher.update(`quorum ${quorum.holds}`)
+  return { component: componentIds, held: [...held].sort(compareStrings), assignments, byNode, shortfalls, explanations, quorum, viewHash: hasher.digestHex() }
 }
 
 /**
@@ -624,6 +636,10 @@ class Recorder {
 
   reject (index: number, reason: RejectedReason, detail: string): void {
     this.verdicts[index] = { chosen: false, reason, detail }
+  }
+
+  rejectAll (context: Context, reason: RejectedReason, detail: string): void {
+    for (const node of context.nodes) this.reject(node.index, reason, detail)
   }
 
   noteQuotas (quotas: Record<string, number>): void {

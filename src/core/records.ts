@@ -47,6 +47,12 @@ export interface ResourceStatus {
    * measured on its own clock: what a rolling update waits for (rollout.ts).
    */
   readonly available?: boolean
+  /**
+   * For a `partition: majority` service: the fencing epoch this replica was started with (SHOAL_EPOCH
+   * in its environment), larger each time the service moves, so that an outside resource can refuse an
+   * older holder that has not stopped yet (a paused host, say).
+   */
+  readonly epoch?: number
 }
 
 export interface NodeRecord {
@@ -108,6 +114,11 @@ export interface ServiceSpec {
   readonly workload: WorkloadSpec
   /** How a change of `workload` rolls out (rollout.ts); absent fields take their defaults. */
   readonly update?: UpdateSettings
+  /**
+   * During a partition: 'available' (the default) runs the service on every side; 'majority' only on
+   * the side holding a strict majority of the nodes (quorum.ts), so a singleton never runs twice.
+   */
+  readonly partition?: 'available' | 'majority'
 }
 
 export interface UpdateSettings {

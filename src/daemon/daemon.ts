@@ -88,6 +88,9 @@ export interface StatusReport {
   readonly rollouts: readonly string[]
 }
 
+/** How long a stopped process gets between SIGTERM and SIGKILL. */
+const processStopGraceMs = 5_000
+
 export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readonly at: string }] }> {
   readonly mesh: MeshNode
   readonly reconciler: Reconciler
@@ -132,7 +135,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     for (const problem of store.problems) log.warn({ file: problem.file }, `set aside a damaged file: ${problem.problem}`)
 
     const nodeId = peerIdOf(privateKey)
-    const processes = new ProcessActuator({ dataDir: options.dataDir, nodeId })
+    const processes = new ProcessActuator({ dataDir: options.dataDir, nodeId, stopGraceMs: processStopGraceMs })
     const actuators: Actuator[] = [processes, new FileActuator(options.dataDir, { roots: options.fileRoots ?? [] })]
     const found = await observeAll(actuators)
     for (const problem of processes.problems) log.warn({ file: problem }, 'set aside a damaged process state file; its process, if any, is not supervised')
@@ -163,7 +166,10 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       seedRecords,
       config,
     })
-    const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart, throttle: daemonThrottle })
+    // The fence: a holder of a majority service cut off from us stops within its dead interval, a
+    // recompute and its process stop grace (SIGTERM, then SIGKILL); we wait that and a margin.
+    const fenceMs = mesh.config.deadIntervalMs + daemonThrottle.maxHoldMs + processStopGraceMs + 1_000
+    const reconciler = new Reconciler({ mesh, actuators, admission: options.cluster.admission, adoptAsIncumbents: cleanRestart, throttle: daemonThrottle, fenceMs })
     const daemon = new Daemon(options, { store, mesh, reconciler, processes, generation })
     const knowsPeers = seedRecords.length > 0 || options.bootstrap.length > 0 || options.cluster.bootstrap.length > 0
     daemon.acting = daemon.joinThenAct(knowsPeers, holdUntilMs)

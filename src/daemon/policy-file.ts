@@ -11,6 +11,7 @@
 //   file: {path, content, mode: "0644"}
 //   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
 //            maxSurge: 1, moveDeadline: 5m}                    # and how a moved replica hands over
+//   partition: majority            # during a split, run only where most nodes are (default: available)
 //
 // `mode` is an octal string: YAML 1.2 reads a bare 0644 as the decimal number 644, a silent trap.
 // Every error names the file, the line and the field (yaml-input.ts) and nothing is applied.
@@ -65,6 +66,7 @@ const serviceFileSchema = z.strictObject({
   process: processSchema.optional(),
   file: fileSchema.optional(),
   update: updateFileSchema.optional(),
+  partition: z.enum(['available', 'majority'], { error: 'must be "available" (run on every side of a split) or "majority" (only where most nodes are)' }).optional(),
 }).superRefine((service, context) => {
   if ((service.process === undefined) === (service.file === undefined)) {
     context.addIssue({ code: 'custom', message: 'a Service needs exactly one of process or file', path: ['process'] })
@@ -112,6 +114,7 @@ function serviceSpecOf (service: z.output<typeof serviceFileSchema>): PolicySpec
     slots: service.slots ?? 1,
     workload,
     ...(service.update === undefined ? {} : { update: updateOf(service.update) }),
+    ...(service.partition === undefined ? {} : { partition: service.partition }),
   }
 }
 

@@ -14,18 +14,18 @@
 // either assigns them here (kept, confirmed) or elsewhere (stopped here). After a graceful restart the
 // daemon passes `adoptAsIncumbents`, and they count as running at once, so nothing moves.
 //
-// Rolling updates (core/rollout.ts): a replica on an old spec is replaced only when the service's
-// rollout lets it go; until then the node looks again whenever another node's record changes. Each
-// replica it runs is reported `available` once running for the service's minHealthyForMs, timed here
-// on this node's monotonic clock, so no node compares its clock with another's.
+// Safe change (safe-change.ts): a replace waits for its rollout, a stop of a replica let go for its
+// replacement, a start of a majority service for the fence; while one waits on other nodes, the node
+// looks again whenever another node's record changes.
 
 import { EventEmitter } from 'node:events'
 import {
-  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, mayStopLeaver, noteChange, plan, policyKey, rolloutOf, runDue, serviceOfResource,
-  type Action, type ResourceStatus, type ServiceSpec, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
+  canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, runDue,
+  type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
 import type { MeshNode } from '../net/index.ts'
+import { SafeChange } from './safe-change.ts'
 
 /**
  * For a daemon: one node per host, so a recompute (20 ms at 1,000 nodes × 1,000 services) may run
@@ -62,6 +62,11 @@ export interface ReconcilerOptions {
   readonly now?: () => number
   /** The clock for the throttle's intervals; it must never step (default: performance.now). */
   readonly monotonicNow?: () => number
+  /**
+   * How long after a node running a `partition: majority` service leaves this node's component this
+   * node may start it (default: the dead interval + 1 s; the daemon adds its actuators' stop grace).
+   */
+  readonly fenceMs?: number
 }
 
 export interface ReconcilerEvents {
@@ -91,14 +96,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private notedPlacementRevision: number | undefined
   /** One timer per hold end (a node re-floods its record with the same hold many times). */
   private readonly holdTimers = new Map<number, NodeJS.Timeout>()
-  /** Per local resource: the spec it runs and since when (monotonic) it has been running without a break. */
-  private readonly runningSince = new Map<string, { specHash: string, sinceMs: number }>()
-  /** One timer per resource that will have been healthy for minHealthyForMs, to report it available then. */
-  private readonly availableTimers = new Map<string, NodeJS.Timeout>()
-  /** A replace held back by its rollout, or a stop by make-before-break: any node's new status may let it go. */
+  /** When changes may happen (rollouts, make-before-break, the majority fence): safe-change.ts. */
+  private readonly safeChange: SafeChange
+  /** A change held back by other nodes' state: any node's new record may let it go. */
   private waitingOnOthers = false
-  /** Per resource this node runs but is no longer assigned: since when (monotonic), for the move deadline. */
-  private readonly letGoSince = new Map<string, number>()
+  /** The one timer for a later look (a replica will have been healthy long enough by then). */
+  private lookAgainTimer: NodeJS.Timeout | undefined
+  private lookAgainAtMs = Infinity
   private readonly onRecord = (record: ShoalRecord): void => {
     if (this.affectsView() || (this.waitingOnOthers && record.kind === 'node')) this.noteChange()
     const holdEnd = record.kind === 'node' ? holdEndMs(record) : undefined
@@ -112,6 +116,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.now = options.now ?? Date.now
     this.monotonicNow = options.monotonicNow ?? (() => performance.now())
     this.state = initialThrottleState(this.throttle)
+    this.safeChange = new SafeChange({
+      mesh: options.mesh,
+      monotonicNow: this.monotonicNow,
+      fenceMs: options.fenceMs ?? options.mesh.config.deadIntervalMs + 1_000,
+      lookAgainIn: (ms) => { this.lookAgainIn(ms) },
+    })
   }
 
   get view (): TargetView | undefined {
@@ -141,7 +151,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.options.mesh.off('record:merged', this.onRecord)
     clearTimeout(this.timer)
     for (const timer of this.holdTimers.values()) clearTimeout(timer)
-    for (const timer of this.availableTimers.values()) clearTimeout(timer)
+    clearTimeout(this.lookAgainTimer)
     await this.running
   }
 
@@ -203,14 +213,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const mine = view.byNode.get(mesh.peerId) ?? []
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)
     const before = await this.observeAll()
-    const mayReplace = this.rolloutGate(view)
-    const mayStop = this.moveGate(view, mine, before)
-    const actions = plan(mine, before, mayReplace, mayStop)
-    this.waitingOnOthers = before.some((workload) => {
-      const assignment = mine.find((candidate) => candidate.resourceId === workload.resourceId)
-      return assignment === undefined ? !mayStop(workload.resourceId) : workload.specHash !== assignment.specHash && !mayReplace(workload.resourceId)
-    })
-    const failures = await this.apply(actions)
+    const { gates, waiting } = this.safeChange.gates(view, mine, before, this.provisional)
+    const actions = plan(mine, before, gates)
+    this.waitingOnOthers = waiting
+    const failures = await this.apply(actions, before)
     if (actions.length > 0) this.emit('actions:applied', actions, failures)
     const after = actions.length > 0 ? await this.observeAll() : before
     for (const provisionalId of this.provisional) if (!after.some((w) => w.resourceId === provisionalId)) this.provisional.delete(provisionalId)
@@ -220,74 +226,22 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
   }
 
-  /** Whether each of my replicas on an old spec may be replaced now, by its service's rollout. */
-  private rolloutGate (view: TargetView): (resourceId: string) => boolean {
-    const db = this.options.mesh.db
-    const me = this.options.mesh.peerId
-    return (resourceId) => {
-      const service = this.serviceSpec(serviceOfResource(resourceId, me))
-      if (service === undefined) return true
-      return rolloutOf(view.assignments, service, (nodeId) => db.nodeRecord(nodeId)).replicas.find((replica) => replica.resourceId === resourceId)?.mayUpdate ?? true
-    }
-  }
-
-  /**
-   * Whether each replica running here but no longer assigned here may stop now: not while its
-   * replacement is coming up (make-before-break), for at most the service's moveDeadlineMs. A replica
-   * found after a crash (provisional) or failed stops at once.
-   */
-  private moveGate (view: TargetView, mine: readonly { resourceId: string }[], observed: readonly ObservedWorkload[]): (resourceId: string) => boolean {
-    const db = this.options.mesh.db
-    const me = this.options.mesh.peerId
-    const now = this.monotonicNow()
-    for (const id of this.letGoSince.keys()) if (mine.some((assignment) => assignment.resourceId === id)) this.letGoSince.delete(id)
-    return (resourceId) => {
-      const workload = observed.find((candidate) => candidate.resourceId === resourceId)
-      if (workload === undefined || workload.phase !== 'running' || this.provisional.has(resourceId)) return true
-      const service = this.serviceSpec(serviceOfResource(resourceId, me))
-      if (!this.letGoSince.has(resourceId)) this.letGoSince.set(resourceId, now)
-      const deadlineMs = service?.update?.moveDeadlineMs ?? defaultMoveDeadlineMs
-      if (now - (this.letGoSince.get(resourceId) as number) >= deadlineMs) return true
-      return mayStopLeaver(me, service, view.assignments, view.component, (nodeId) => db.nodeRecord(nodeId))
-    }
-  }
-
-  private serviceSpec (name: string | undefined): ServiceSpec | undefined {
-    if (name === undefined) return undefined
-    const policy = this.options.mesh.db.get(policyKey('Service', name))
-    return policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
-  }
-
-  /**
-   * Whether a workload is available: running, confirmed, and running for its service's minHealthyForMs
-   * without a break (a new spec, a crash or a failed check starts the time over). When it will be,
-   * a timer looks again then.
-   */
-  private isAvailable (workload: ObservedWorkload): boolean {
-    const id = workload.resourceId
-    const since = this.runningSince.get(id)
-    if (workload.phase !== 'running' || this.provisional.has(id)) {
-      this.runningSince.delete(id)
-      return false
-    }
-    const now = this.monotonicNow()
-    if (since === undefined || since.specHash !== workload.specHash) this.runningSince.set(id, { specHash: workload.specHash, sinceMs: now })
-    const runningForMs = now - (this.runningSince.get(id) as { sinceMs: number }).sinceMs
-    const wantedMs = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))?.update?.minHealthyForMs ?? 0
-    if (runningForMs >= wantedMs) return true
-    if (!this.availableTimers.has(id)) {
-      const timer = setTimeout(() => {
-        this.availableTimers.delete(id)
-        this.noteChange()
-      }, wantedMs - runningForMs + 1)
-      timer.unref()
-      this.availableTimers.set(id, timer)
-    }
-    return false
+  /** Looks again in `ms` (one timer: the earliest asked for). */
+  private lookAgainIn (ms: number): void {
+    const atMs = this.monotonicNow() + ms
+    if (this.lookAgainTimer !== undefined && this.lookAgainAtMs <= atMs) return
+    clearTimeout(this.lookAgainTimer)
+    this.lookAgainAtMs = atMs
+    this.lookAgainTimer = setTimeout(() => {
+      this.lookAgainTimer = undefined
+      this.lookAgainAtMs = Infinity
+      this.noteChange()
+    }, ms)
+    this.lookAgainTimer.unref()
   }
 
   /** Applies actions in order; `resourceOwners` (from the last observe) says which actuator stops what. */
-  private async apply (actions: readonly Action[]): Promise<string[]> {
+  private async apply (actions: readonly Action[], observed: readonly ObservedWorkload[]): Promise<string[]> {
     const failures: string[] = []
     for (const action of actions) {
       try {
@@ -296,7 +250,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         } else {
           const actuator = this.options.actuators.find((candidate) => candidate.kind === action.workload.kind)
           if (actuator === undefined) throw new Error(`no actuator for workload kind '${action.workload.kind}'`)
-          await actuator.ensure(action.resourceId, action.workload, action.specHash)
+          const epoch = this.safeChange.epochFor(action, observed)
+          await actuator.ensure(action.resourceId, action.workload, action.specHash, epoch === undefined ? {} : { epoch })
         }
       } catch (error) {
         failures.push(`${action.kind} ${action.resourceId}: ${(error as Error).message}`)
@@ -331,10 +286,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       restarts: workload.restarts,
       ...(workload.lastError === undefined ? {} : { lastError: workload.lastError }),
       ...(this.provisional.has(workload.resourceId) ? { provisional: true } : {}),
-      ...(this.isAvailable(workload) ? { available: true } : {}),
+      ...(this.safeChange.isAvailable(workload, this.provisional.has(workload.resourceId)) ? { available: true } : {}),
+      ...(workload.epoch === undefined ? {} : { epoch: workload.epoch }),
     }))
-    for (const id of this.runningSince.keys()) if (!observed.some((workload) => workload.resourceId === id)) this.runningSince.delete(id)
-    for (const id of this.letGoSince.keys()) if (!observed.some((workload) => workload.resourceId === id)) this.letGoSince.delete(id)
+    this.safeChange.forgetAllBut(observed)
     const current = this.options.mesh.localState
     if (canonicalJson(current.resources) === canonicalJson(resources)) {
       if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })
@@ -343,9 +298,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.options.mesh.updateLocalState({ viewHash: view.viewHash, resources }, { status: true })
   }
 }
-
-/** How long a replica let go waits for its replacement to be available, unless the service says. */
-export const defaultMoveDeadlineMs = 5 * 60_000
 
 /** How long a starting node waits to join before it acts on what it knows alone. */
 export const defaultJoinTimeoutMs = 10_000

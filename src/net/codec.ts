@@ -52,6 +52,7 @@ const resourceStatus = z.strictObject({
   lastError: z.string().max(recordLimits.errorCharsMax).optional(),
   provisional: z.boolean().optional(),
   available: z.boolean().optional(),
+  epoch: count.optional(),
 })
 
 export const nodeRecordSchema = z.strictObject({
@@ -92,6 +93,7 @@ export const serviceSchema = z.strictObject({
   slots: z.number().int().positive().max(recordLimits.slotsMax),
   workload: workloadSchema,
   update: updateSettingsSchema.optional(),
+  partition: z.enum(['available', 'majority']).optional(),
 })
 
 export const nodeSettingsSchema = z.strictObject({

@@ -1,0 +1,167 @@
+// Safe change on one node: what the reconciler may do now, beyond what the view assigns (issue 24).
+//
+// The view says where replicas belong; these gates say when a change may happen, from the same records
+// plus what only this node can time on its own monotonic clock:
+//   - replace (a new spec): when the service's rollout lets this replica go (core/rollout.ts);
+//   - stop (a replica let go by a drain or a move): when its replacement is available, for up to the
+//     service's moveDeadlineMs (make-before-break, rollout.ts mayStopLeaver);
+//   - start (a `partition: majority` service): not while a node that was running it left this node's
+//     component less than `fenceMs` ago — the time that node needs to notice it is in a minority and
+//     stop (its dead interval, a recompute, the actuator's stop grace, and a margin). The new replica
+//     gets a fencing epoch one above any this node has seen for the service.
+// And it reports each replica `available` once running for the service's minHealthyForMs without a
+// break, so that no node ever compares its clock with another's.
+
+import {
+  mayStopLeaver, policyKey, rolloutOf, serviceOfResource,
+  type Action, type Assignment, type NodeId, type PlanGates, type ServiceSpec, type TargetView,
+} from '../core/index.ts'
+import type { ObservedWorkload } from '../actuators/index.ts'
+import type { MeshNode } from '../net/index.ts'
+
+/** How long a replica let go waits for its replacement to be available, unless the service says. */
+export const defaultMoveDeadlineMs = 5 * 60_000
+
+export interface SafeChangeOptions {
+  readonly mesh: MeshNode
+  readonly monotonicNow: () => number
+  /** How long after a holder of a majority service leaves this node's component it may start here. */
+  readonly fenceMs: number
+  /** Asks for another look after `ms` (a replica will have been healthy long enough by then). */
+  readonly lookAgainIn: (ms: number) => void
+}
+
+export class SafeChange {
+  private readonly options: SafeChangeOptions
+  /** Per local resource: the spec it runs and since when it has been running without a break. */
+  private readonly runningSince = new Map<string, { specHash: string, sinceMs: number }>()
+  /** Per resource this node runs but is no longer assigned: since when. */
+  private readonly letGoSince = new Map<string, number>()
+  /** Nodes of the last view's component, and when each node last left it. */
+  private lastComponent: ReadonlySet<NodeId> = new Set()
+  private readonly leftAt = new Map<NodeId, number>()
+  private readonly startedAtMs: number
+
+  constructor (options: SafeChangeOptions) {
+    this.options = options
+    this.startedAtMs = options.monotonicNow()
+  }
+
+  /**
+   * The gates for one plan, and whether any change is held back by other nodes (then any node's new
+   * record may release it).
+   */
+  gates (
+    view: TargetView, mine: readonly Assignment[], observed: readonly ObservedWorkload[], provisional: ReadonlySet<string>,
+  ): { gates: Required<PlanGates>, waiting: boolean } {
+    this.noteComponent(view)
+    const now = this.options.monotonicNow()
+    for (const id of this.letGoSince.keys()) if (mine.some((assignment) => assignment.resourceId === id)) this.letGoSince.delete(id)
+    const gates: Required<PlanGates> = {
+      mayStart: (resourceId) => this.fenced(view, resourceId, now) === undefined,
+      mayReplace: (resourceId) => this.rolloutLetsGo(view, resourceId),
+      mayStop: (resourceId) => this.mayStop(view, observed, provisional, resourceId, now),
+    }
+    const waiting = observed.some((workload) => {
+      const assignment = mine.find((candidate) => candidate.resourceId === workload.resourceId)
+      return assignment === undefined ? !gates.mayStop(workload.resourceId) : workload.specHash !== assignment.specHash && !gates.mayReplace(workload.resourceId)
+    }) || mine.some((assignment) => !observed.some((workload) => workload.resourceId === assignment.resourceId) && !gates.mayStart(assignment.resourceId))
+    return { gates, waiting }
+  }
+
+  /**
+   * The fencing epoch to start `action`'s replica with: for a majority service, one above any this
+   * node has seen for it (a replace keeps the replica's own); otherwise none.
+   */
+  epochFor (action: Action, observed: readonly ObservedWorkload[]): number | undefined {
+    if (action.kind === 'stop') return undefined
+    const service = this.serviceSpec(serviceOfResource(action.resourceId, this.options.mesh.peerId))
+    if (service?.partition !== 'majority') return undefined
+    const current = observed.find((workload) => workload.resourceId === action.resourceId)?.epoch
+    if (action.kind === 'replace' && current !== undefined) return current
+    let highest = 0
+    for (const record of this.options.mesh.db.nodeRecords()) {
+      for (const resource of record.resources) {
+        if (resource.epoch !== undefined && resource.id === `${service.name}@${record.nodeId}`) highest = Math.max(highest, resource.epoch)
+      }
+    }
+    return highest + 1
+  }
+
+  /**
+   * Whether a workload is available: running, confirmed (not `provisional`), and running for its
+   * service's minHealthyForMs without a break (a new spec, a crash or a failed check starts over).
+   */
+  isAvailable (workload: ObservedWorkload, provisional: boolean): boolean {
+    const id = workload.resourceId
+    if (workload.phase !== 'running' || provisional) {
+      this.runningSince.delete(id)
+      return false
+    }
+    const now = this.options.monotonicNow()
+    const since = this.runningSince.get(id)
+    if (since === undefined || since.specHash !== workload.specHash) this.runningSince.set(id, { specHash: workload.specHash, sinceMs: now })
+    const runningForMs = now - (this.runningSince.get(id) as { sinceMs: number }).sinceMs
+    const wantedMs = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))?.update?.minHealthyForMs ?? 0
+    if (runningForMs >= wantedMs) return true
+    this.options.lookAgainIn(wantedMs - runningForMs + 1)
+    return false
+  }
+
+  /** Forgets what it timed for resources no longer observed. */
+  forgetAllBut (observed: readonly ObservedWorkload[]): void {
+    const ids = new Set(observed.map((workload) => workload.resourceId))
+    for (const id of this.runningSince.keys()) if (!ids.has(id)) this.runningSince.delete(id)
+    for (const id of this.letGoSince.keys()) if (!ids.has(id)) this.letGoSince.delete(id)
+  }
+
+  /**
+   * For a majority service's replica: the node still possibly running it elsewhere, if one left this
+   * node's component (or was never in it since this node started) less than fenceMs ago.
+   */
+  fenced (view: TargetView, resourceId: string, now: number = this.options.monotonicNow()): NodeId | undefined {
+    const me = this.options.mesh.peerId
+    const service = this.serviceSpec(serviceOfResource(resourceId, me))
+    if (service?.partition !== 'majority') return undefined
+    const component = new Set(view.component)
+    for (const record of this.options.mesh.db.nodeRecords()) {
+      if (component.has(record.nodeId)) continue
+      const runs = record.resources.some((resource) => resource.id === `${service.name}@${record.nodeId}` && resource.phase !== 'failed')
+      if (runs && now - (this.leftAt.get(record.nodeId) ?? this.startedAtMs) < this.options.fenceMs) return record.nodeId
+    }
+    return undefined
+  }
+
+  private noteComponent (view: TargetView): void {
+    const now = this.options.monotonicNow()
+    const component = new Set(view.component)
+    for (const id of this.lastComponent) if (!component.has(id)) this.leftAt.set(id, now)
+    for (const id of component) this.leftAt.delete(id)
+    this.lastComponent = component
+  }
+
+  private rolloutLetsGo (view: TargetView, resourceId: string): boolean {
+    const service = this.serviceSpec(serviceOfResource(resourceId, this.options.mesh.peerId))
+    if (service === undefined) return true
+    const db = this.options.mesh.db
+    return rolloutOf(view.assignments, service, (nodeId) => db.nodeRecord(nodeId)).replicas.find((replica) => replica.resourceId === resourceId)?.mayUpdate ?? true
+  }
+
+  /** A replica found after a crash (provisional) or not running stops at once; see mayStopLeaver. */
+  private mayStop (view: TargetView, observed: readonly ObservedWorkload[], provisional: ReadonlySet<string>, resourceId: string, now: number): boolean {
+    const workload = observed.find((candidate) => candidate.resourceId === resourceId)
+    const me = this.options.mesh.peerId
+    if (workload === undefined || workload.phase !== 'running' || provisional.has(resourceId)) return true
+    const service = this.serviceSpec(serviceOfResource(resourceId, me))
+    if (!this.letGoSince.has(resourceId)) this.letGoSince.set(resourceId, now)
+    if (now - (this.letGoSince.get(resourceId) as number) >= (service?.update?.moveDeadlineMs ?? defaultMoveDeadlineMs)) return true
+    const db = this.options.mesh.db
+    return mayStopLeaver(me, service, view.assignments, view.component, (nodeId) => db.nodeRecord(nodeId))
+  }
+
+  private serviceSpec (name: string | undefined): ServiceSpec | undefined {
+    if (name === undefined) return undefined
+    const policy = this.options.mesh.db.get(policyKey('Service', name))
+    return policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
+  }
+}
