@@ -17,6 +17,8 @@
 //     - rollout: { service: web, within: 30s, minAvailable: 5 }  # after an apply that changed the spec
 //     - drain: { node: 3, within: 20s, minAvailable: { web: 3 } }   # an operator drains node 3
 //     - drain: { node: { runs: web }, within: 20s }                  # …or the first node running web
+//     - partition: { size: 4, holding: db }      # the node running db and 3 others, against the rest
+//     - singleton: { service: db, for: 8s }      # never on two nodes at once; on one at the end
 //
 // A memory workload's spec may say `startMs: 300` (slow to come up) or `healthy: false` (never healthy),
 // so that applying a changed spec rolls out a slow or a broken version. `rollout` samples the fleet
@@ -67,6 +69,8 @@ const stepSchemas = {
     partition: z.union([
       z.strictObject({ groups: z.array(z.array(z.number().int().nonnegative()).min(1)).min(2), oneWay: z.boolean().optional() }),
       z.strictObject({ halves: z.literal(true) }), // the live nodes, split into two halves by index
+      // `size` live nodes around the one running `holding` (it, then the lowest indexes), and the rest
+      z.strictObject({ size: z.number().int().min(1), holding: z.string() }),
     ]),
   }),
   heal: z.strictObject({ heal: z.union([z.strictObject({}), z.literal(true), z.null()]) }),
@@ -76,6 +80,9 @@ const stepSchemas = {
     stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random')]), for: duration, movesNothing: z.boolean().optional() }),
   }),
   sleep: z.strictObject({ sleep: duration }),
+  // Samples every 50 ms for `for`: the service must never run (starting or running) on two nodes at
+  // once, and must run on exactly one, in the largest component, at the end.
+  singleton: z.strictObject({ singleton: z.strictObject({ service: z.string(), for: duration }) }),
   drain: z.strictObject({
     drain: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.strictObject({ runs: z.string() })]), within: duration, minAvailable: z.record(z.string(), z.number().int().nonnegative()).optional() }),
   }),
@@ -272,7 +279,10 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     }
   } else if ('partition' in step) {
     const live = [...fleet.live]
-    const indexGroups = 'halves' in step.partition ? [live.slice(0, Math.ceil(live.length / 2)), live.slice(Math.ceil(live.length / 2))] : step.partition.groups
+    const indexGroups = 'halves' in step.partition
+      ? [live.slice(0, Math.ceil(live.length / 2)), live.slice(Math.ceil(live.length / 2))]
+      : 'holding' in step.partition ? groupAround(fleet, step.partition.holding, step.partition.size) : step.partition.groups
+    if (indexGroups.length === 0) return { convergedMs: null, problem: `no live node runs ${JSON.stringify(step.partition)}` }
     const groups = indexGroups.map((group) => group.filter((i) => fleet.live.has(i)).map((i) => fleet.mesh.nodes[i]!))
     if ('oneWay' in step.partition && step.partition.oneWay === true) await cut(groups[0] ?? [], groups.slice(1).flat(), { oneWay: true })
     else await partition(groups)
@@ -292,6 +302,8 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     const spec: PolicySpec = { kind: 'Node', name: fleet.mesh.nodes[index]!.peerId, drain: true }
     await fleet.mesh.nodes[publisher(undefined)]!.publish((await operator.sign(spec)).envelope)
     return await drainStep(fleet, index, step.drain, services)
+  } else if ('singleton' in step) {
+    return await singletonStep(fleet, step.singleton)
   } else if ('rollout' in step) {
     return await rolloutStep(fleet, step.rollout, services)
   } else if ('sleep' in step) {
@@ -324,6 +336,40 @@ async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>
   }
   const note = droppedBy === 0 && !moved ? 'nobody dropped the node; nothing moved' : `dropped by ${droppedBy} node(s); work ${moved ? 'moved' : 'did not move'}`
   return { convergedMs: null, note, ...(stall.movesNothing === true && (droppedBy > 0 || moved) ? { problem: note } : {}) }
+}
+
+/** Live node indices: the one running `service` and the lowest others, `size` in all; then the rest. */
+function groupAround (fleet: Fleet, service: string, size: number): number[][] {
+  const live = [...fleet.live]
+  const holder = live.find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${service}@`)))
+  if (holder === undefined) return []
+  const group = [holder, ...live.filter((i) => i !== holder).slice(0, size - 1)]
+  return [group, live.filter((i) => !group.includes(i))]
+}
+
+async function singletonStep (fleet: Fleet, singleton: Extract<Step, { singleton: unknown }>['singleton']): Promise<StepOutcome> {
+  const start = performance.now()
+  let most = 0
+  let emptyMs = 0
+  let holders: Array<{ node: number, epoch?: number }> = []
+  let sampledAt = start
+  while (performance.now() - start < singleton.for) {
+    holders = [...fleet.live].flatMap((i) => (fleet.actuators[i]?.workloadsNow() ?? [])
+      .filter((w) => w.resourceId.startsWith(`${singleton.service}@`))
+      .map((w) => ({ node: i, ...(w.epoch === undefined ? {} : { epoch: w.epoch }) })))
+    most = Math.max(most, holders.length)
+    const now = performance.now()
+    if (holders.length === 0) emptyMs += now - sampledAt
+    sampledAt = now
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const largest = components(fleet).sort((a, b) => b.length - a.length)[0] ?? []
+  const holder = holders[0]
+  const note = `at most ${most} at once; none for ~${Math.round(emptyMs)} ms; now ${holder === undefined ? 'nowhere' : `on node ${holder.node} (epoch ${holder.epoch ?? '-'})`}`
+  const problem = most > 1
+    ? `ran on ${most} nodes at once (${note})`
+    : holder === undefined || !largest.includes(holder.node) ? `does not run on one node of the largest component at the end (${note})` : undefined
+  return { convergedMs: null, note, ...(problem === undefined ? {} : { problem }) }
 }
 
 /** The replicas of `service` that the live nodes' actuators run now, whatever the records say. */

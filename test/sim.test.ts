@@ -76,6 +76,23 @@ describe('scenario files', () => {
     expect(breakBeforeMake.failure).toMatch(/web fell below 2 running \(fewest running: web 1;/)
   })
 
+  it('a majority singleton never runs on both sides of a split that cuts off its holder; an available one does', async () => {
+    const splits = (partition: string): string => [
+      'steps:',
+      `  - apply: { kind: Service, name: db, replicas: 1, partition: ${partition} }`,
+      '  - expect: { converged: 20s, replicas: { db: 1 } }',
+      '  - partition: { size: 2, holding: db }',
+      '  - singleton: { service: db, for: 5s }',
+      '  - heal: {}',
+      '  - expect: { converged: 20s, replicas: { db: 1 }, noDuplicates: true }',
+    ].join('\n')
+    const majority = await runScenario(parseScenario(splits('majority'), 'split.yaml'), { nodes: 5, seed: 11 })
+    expect(majority.failure).toBeUndefined()
+    expect(majority.steps[3]?.note).toMatch(/^at most 1 at once; none for ~\d+ ms; now on node \d \(epoch 2\)$/)
+    const available = await runScenario(parseScenario(splits('available'), 'split.yaml'), { nodes: 5, seed: 11 })
+    expect(available.failure).toMatch(/ran on 2 nodes at once/)
+  })
+
   it('kill, restart (same identity, next generation) and churn come back to one converged fleet', async () => {
     const scenario = parseScenario([
       'steps:',
