@@ -109,6 +109,7 @@ export async function statusCommand (options: Options): Promise<void> {
     ['assigned', status.assigned.join(', ') || '-'],
     ['running', status.running.join(', ') || '-'],
     ['records', String(status.records)],
+    ['quorum', status.quorum ?? '-'],
     ...(status.rollouts ?? []).map((line) => ['rolling out', line]),
   ]))
 }

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  computeView, describeRollout, judgeConvergence, rolloutsUnderway, type Action, type Labels, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
+  computeView, describeQuorum, describeRollout, judgeConvergence, rolloutsUnderway, type Action, type Labels, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
 } from '../core/index.ts'
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
 import { writeFileAtomically } from '../actuators/file.ts'
@@ -86,6 +86,8 @@ export interface StatusReport {
   readonly records: number
   /** Services rolling out a new spec, one line each (core/rollout.ts describeRollout). */
   readonly rollouts: readonly string[]
+  /** Whether this side may run `partition: majority` services, as a line (core/quorum.ts). */
+  readonly quorum: string
 }
 
 /** How long a stopped process gets between SIGTERM and SIGKILL. */
@@ -253,6 +255,7 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       running: (own?.resources ?? []).filter((resource) => resource.phase === 'running').map((resource) => resource.id),
       records: this.mesh.db.size,
       rollouts: [...rolloutsUnderway(this.mesh.db, view.assignments, this.underway).values()].map(describeRollout),
+      quorum: describeQuorum(view.quorum),
     }
   }
 
