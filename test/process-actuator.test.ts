@@ -233,6 +233,28 @@ describe('process actuator', () => {
     expect(await crashAndReadDelay()).toBe(100)
   })
 
+  it('a remove while a crash restart is spawning waits for it and stops it: no orphan is left', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const marker = `orphan-check-${process.pid}-${Date.now()}`
+    const workload = { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] }
+    const withMarker = (): number[] => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((entry) => {
+      try { return readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker) } catch { return false }
+    }).map(Number)
+    // The restart timer fires 100 ms after the exit is seen; remove lands at different moments around it.
+    for (let offsetMs = 60; offsetMs <= 160; offsetMs += 10) {
+      await actuator.ensure('web@node-1', workload, `h${offsetMs}`)
+      const pid = await pidOf(dataDir, 'web@node-1')
+      process.kill(pid, 'SIGKILL')
+      await waitFor('the exit seen', () => !alive(pid), 5_000)
+      await new Promise((resolve) => setTimeout(resolve, offsetMs))
+      await actuator.remove('web@node-1')
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      expect(withMarker(), `remove ${offsetMs} ms after the exit`).toEqual([])
+      expect(await actuator.observe()).toEqual([])
+    }
+  })
+
   it('rotates a workload log past maxLogBytes: the older half kept as .log.1, the log truncated and still written', async () => {
     const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir, { maxLogBytes: 2_000 })

@@ -117,6 +117,8 @@ export class ProcessActuator implements Actuator {
   private readonly stateDir: string
   private readonly logDir: string
   private readonly supervised = new Map<string, Supervised>()
+  /** Restarts under way (spawning), by resource. */
+  private readonly restarting = new Map<string, Promise<void>>()
   private readonly poller: NodeJS.Timeout
   private loaded = false
   /** State files found damaged at start and set aside (kept for an operator: their processes may still run). */
@@ -149,6 +151,7 @@ export class ProcessActuator implements Actuator {
     await this.loadOnce()
     const parsed = processWorkloadSchema.safeParse(workload)
     if (!parsed.success) throw new Error(`process workload: ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    await this.restarting.get(resourceId)
     const existing = this.supervised.get(resourceId)
     if (existing !== undefined && existing.state.specHash === specHash && (isSameProcessAlive(existing.state) || existing.restartTimer !== undefined)) return
     if (existing !== undefined) await this.remove(resourceId)
@@ -157,6 +160,7 @@ export class ProcessActuator implements Actuator {
 
   async remove (resourceId: string): Promise<void> {
     await this.loadOnce()
+    await this.restarting.get(resourceId)
     const entry = this.supervised.get(resourceId)
     if (entry !== undefined) {
       entry.removing = true
@@ -266,13 +270,16 @@ export class ProcessActuator implements Actuator {
       entry.restartTimer = undefined
       if (entry.removing) return
       const restarts = entry.state.restarts + 1
-      void this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, restarts, entry.state.epoch).catch((error: Error) => {
+      const restarting = this.start(resourceId, entry.state.workload as WorkloadSpec, entry.state.specHash, restarts, entry.state.epoch).catch((error: Error) => {
         // Still the current entry (start replaces it only once spawned): count the try, wait longer.
         entry.state = { ...entry.state, restarts }
         entry.startedAtMs = performance.now()
         delete entry.healthProblem
         this.onExit(resourceId, entry, `restart failed: ${error.message}`)
       })
+      // A remove or ensure that comes meanwhile waits for it, or it would spawn after the stop (an orphan).
+      this.restarting.set(resourceId, restarting)
+      void restarting.finally(() => { if (this.restarting.get(resourceId) === restarting) this.restarting.delete(resourceId) })
     }, delayMs)
     entry.restartTimer.unref()
   }
