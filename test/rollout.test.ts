@@ -75,23 +75,18 @@ describe('rolloutOf', () => {
     expect(rollout.replicas.map((replica) => replica.state)).toEqual(['missing', 'old-down', 'missing'])
   })
 
-  it('mayStopLeaver: a replica let go waits while the assigned replicas are not all available, up to maxSurge of them', () => {
+  it('mayStopLeaver: a replica let go waits while the assigned replicas are not all available; maxSurge 0 does not wait', () => {
     const service = serviceWith(1)
     const records = new Map([
       ['a', recordOf('a', [statusOf('a', 'updated')])],
       ['b', recordOf('b', [statusOf('b', 'updating')])], // the replacement, coming up
-      ['x', recordOf('x', [statusOf('x', 'updated')])], // let go (drained, say)
-      ['y', recordOf('y', [statusOf('y', 'updated')])], // let go too
     ])
-    const component = ['a', 'b', 'x', 'y']
-    const mayStop = (node: string, spec: ServiceSpec | undefined = service): boolean => mayStopLeaver(node, spec, assignmentsOf(['a', 'b']), component, (id) => records.get(id))
-    expect(mayStop('x')).toBe(false)
-    expect(mayStop('y')).toBe(true) // beyond maxSurge (1)
-    expect(mayStop('y', { ...service, update: { maxSurge: 2 } })).toBe(false)
-    expect(mayStop('x', { ...service, update: { maxSurge: 0 } })).toBe(true)
-    expect(mayStopLeaver('x', undefined, [], component, (id) => records.get(id))).toBe(true) // the service is gone
+    const mayStop = (spec: ServiceSpec | undefined): boolean => mayStopLeaver(spec, assignmentsOf(['a', 'b']), (id) => records.get(id))
+    expect(mayStop(service)).toBe(false)
+    expect(mayStop({ ...service, update: { maxSurge: 0 } })).toBe(true)
+    expect(mayStop(undefined)).toBe(true) // the service is gone
     records.set('b', recordOf('b', [statusOf('b', 'updated')]))
-    expect(mayStop('x')).toBe(true) // the replacement is available
+    expect(mayStop(service)).toBe(true) // the replacement is available
   })
 
   it('maxUnavailableOf: counts as given, percentages of the replicas rounded down, never below 1', () => {

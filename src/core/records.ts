@@ -127,8 +127,9 @@ export interface UpdateSettings {
   /** A new replica counts as available only once healthy this long (default 0). */
   readonly minHealthyForMs?: number
   /**
-   * When work moves for a reason other than a failure (a drain, a label or spread change), how many
-   * replicas let go may keep running until their replacements are available (default 1; 0: stop at once).
+   * When work moves for a reason other than a failure (a drain, a label or spread change): 0 stops a
+   * replica let go at once; otherwise (the default) it keeps running until its replacement is
+   * available. Surge during a rolling update is not supported: a rollout replaces replicas in place.
    */
   readonly maxSurge?: number
   /** How long a replica let go waits for its replacement at most (default 5 min). */

@@ -156,7 +156,7 @@ export class SafeChange {
     if (!this.letGoSince.has(resourceId)) this.letGoSince.set(resourceId, now)
     if (now - (this.letGoSince.get(resourceId) as number) >= (service?.update?.moveDeadlineMs ?? defaultMoveDeadlineMs)) return true
     const db = this.options.mesh.db
-    return mayStopLeaver(me, service, view.assignments, view.component, (nodeId) => db.nodeRecord(nodeId))
+    return mayStopLeaver(service, view.assignments, (nodeId) => db.nodeRecord(nodeId))
   }
 
   private serviceSpec (name: string | undefined): ServiceSpec | undefined {
