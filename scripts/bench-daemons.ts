@@ -76,11 +76,7 @@ const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'))
 const cli = new ShoalCli(dir)
 const daemons: DaemonHandle[] = []
 try {
-  await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'bench')
-  for (let i = 0; i < count; i++) {
-    daemons.push(await cli.startDaemon(`node-${i}`, i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string]))
-  }
-  await cli.ok('admit', ...daemons.map((d) => d.info.peerId), '--data', daemons[0]?.dataDir as string)
+  await cli.startCluster(count, daemons) // the handles go in as they start, so that `finally` stops them all
   const signer = new OperatorSigner(await loadOperatorKey(join(dir, 'cluster', 'operator.key')))
   const post = async (envelope: Uint8Array): Promise<void> => {
     const target = daemons[0] as DaemonHandle

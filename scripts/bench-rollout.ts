@@ -56,12 +56,8 @@ const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-rollout-'))
 const cli = new ShoalCli(dir)
 const daemons: DaemonHandle[] = []
 try {
-  await cli.ok('init', '--dir', join(dir, 'cluster'), '--name', 'bench')
-  for (let i = 0; i < count; i++) {
-    daemons.push(await cli.startDaemon(`node-${i}`, i === 0 ? [] : ['--bootstrap', daemons[0]?.info.addresses[0] as string]))
-  }
+  await cli.startCluster(count, daemons) // the handles go in as they start, so that `finally` stops them all
   const first = daemons[0] as DaemonHandle
-  await cli.ok('admit', ...daemons.map((d) => d.info.peerId), '--data', first.dataDir)
   await writeFile(join(dir, 'v1.yaml'), serviceYaml('v1'))
   await writeFile(join(dir, 'v2.yaml'), serviceYaml('v2'))
   await cli.ok('apply', '-f', join(dir, 'v1.yaml'), '--data', first.dataDir)
