@@ -25,7 +25,8 @@
 // every 50 ms from outside (the actuators themselves, not records): it waits until every replica runs
 // the newest spec (and no more replicas than the service wants run: after a drain, until the replica let
 // go has stopped), and fails if fewer than `minAvailable` replicas were running at any sample. With
-// `finishes: false` it expects the rollout to stop (a broken spec) and watches for all of `within`.
+// `finishes: false` it expects the rollout to stop (a broken spec) and watches for all of `within`;
+// with `reverts: true`, that every replica ends on the previous spec (a failed rollout, autoRevert).
 // `drain` publishes a Node policy draining a node, then samples likewise until the node runs nothing
 // and each named service runs its replicas, failing if one had fewer than its minimum at any sample.
 //
@@ -35,7 +36,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { z } from 'zod'
-import { maxUnavailableOf, workloadHash, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
+import { maxUnavailableOf, workloadHash, type WorkloadSpec, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
 import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
@@ -87,7 +88,9 @@ const stepSchemas = {
     drain: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.strictObject({ runs: z.string() })]), within: duration, minAvailable: z.record(z.string(), z.number().int().nonnegative()).optional() }),
   }),
   rollout: z.strictObject({
-    rollout: z.strictObject({ service: z.string(), within: duration, minAvailable: z.number().int().nonnegative().optional(), finishes: z.boolean().optional() }),
+    rollout: z.strictObject({
+      service: z.string(), within: duration, minAvailable: z.number().int().nonnegative().optional(), finishes: z.boolean().optional(), reverts: z.boolean().optional(),
+    }),
   }),
   expect: z.strictObject({
     expect: z.strictObject({
@@ -247,7 +250,12 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
   /** The node that publishes: the one named by `at`, or the first live one. */
   const publisher = (at: number | undefined): number => (at !== undefined && fleet.live.has(at) ? at : [...fleet.live][0] as number)
   if ('apply' in step) {
-    for (const spec of Array.isArray(step.apply) ? step.apply : [step.apply]) {
+    for (const given of Array.isArray(step.apply) ? step.apply : [step.apply]) {
+      // As `shoal apply` does: a Service remembers the workload it replaces (what autoRevert goes back to).
+      const before = given.kind === 'Service' ? services.get(given.name) : undefined
+      const previous = before === undefined || given.kind !== 'Service' ? undefined
+        : workloadHash(before.workload) === workloadHash(given.workload) ? before.previousWorkload : before.workload
+      const spec = given.kind === 'Service' && previous !== undefined ? { ...given, previousWorkload: previous } : given
       if (spec.kind === 'Service') services.set(spec.name, spec)
       await fleet.mesh.nodes[publisher(step.at)]!.publish((await operator.sign(spec)).envelope)
     }
@@ -408,7 +416,10 @@ async function drainStep (fleet: Fleet, node: number, drain: Extract<Step, { dra
 async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unknown }>['rollout'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
   const service = services.get(rollout.service)
   if (service === undefined) return { convergedMs: null, problem: `no service ${rollout.service} was applied` }
-  const newHash = workloadHash(service.workload)
+  if (rollout.reverts === true && service.previousWorkload === undefined) return { convergedMs: null, problem: `${rollout.service} has no previous workload to revert to` }
+  const newHash = workloadHash(rollout.reverts === true ? service.previousWorkload as WorkloadSpec : service.workload)
+  const failingHash = workloadHash(service.workload)
+  let triedFailing = rollout.reverts !== true
   const wanted = service.replicas === 'all' ? null : service.replicas
   const start = performance.now()
   let minAvailable = Infinity
@@ -417,11 +428,13 @@ async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unkn
   let finishedMs: number | null = null
   while (performance.now() - start < rollout.within) {
     const replicas = replicasNow(fleet, rollout.service)
+    // A revert counts once the failing spec was tried somewhere: before that, all on the old spec is the start.
+    triedFailing ||= replicas.some((w) => w.specHash === failingHash)
     const available = replicas.filter((w) => w.phase === 'running')
     minAvailable = Math.min(minAvailable, available.length)
     onNew = available.filter((w) => w.specHash === newHash).length
     total = replicas.length
-    if (onNew === available.length && onNew === total && (wanted === null || total === wanted) && finishedMs === null) {
+    if (onNew === available.length && onNew === total && (wanted === null || total === wanted) && finishedMs === null && triedFailing) {
       finishedMs = performance.now() - start
       if (rollout.finishes !== false) break
     }
@@ -429,7 +442,7 @@ async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unkn
   }
   const moved = replicasNow(fleet, rollout.service).filter((w) => w.specHash === newHash).length
   const budget = maxUnavailableOf(service, total)
-  const note = `min ${minAvailable} available; ${onNew} of ${total} on the new spec and running${finishedMs === null ? `, ${moved} moved to it` : `, finished in ${Math.round(finishedMs)} ms`}`
+  const note = `min ${minAvailable} available; ${onNew} of ${total} on the ${rollout.reverts === true ? 'previous' : 'new'} spec and running${finishedMs === null ? `, ${moved} moved to it` : `, finished in ${Math.round(finishedMs)} ms`}`
   const problem = rollout.minAvailable !== undefined && minAvailable < rollout.minAvailable
     ? `only ${minAvailable} replicas available at one sample, fewer than ${rollout.minAvailable} (${note})`
     : rollout.finishes === false && (finishedMs !== null || moved > budget)

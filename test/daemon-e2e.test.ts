@@ -185,6 +185,26 @@ describe('shoal daemon, end to end through the CLI', () => {
     expect(status.flatMap((s) => (s as Status & { rollouts: string[] }).rollouts)).toEqual([])
   }, 90_000)
 
+  it('a canary rollout stops after one replica until `shoal promote`; apply remembers the workload it replaces', async () => {
+    const first = daemons[0] as DaemonHandle
+    const v3 = join(dir, 'web-v3.yaml')
+    await writeFile(v3, [
+      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
+      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}", "v3"]`, 'update: { canary: 1 }', '',
+    ].join('\n'))
+    await cli.ok('apply', '-f', v3, '--data', first.dataDir)
+    const onV3 = (): number => workloadPids().filter((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('v3') } catch { return false } }).length
+    await waitUntil('the canary on v3', () => onV3() === 1, 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(onV3()).toBe(1) // the others wait
+    const status = (await cli.ok('status', '--data', first.dataDir)).stdout
+    expect(status).toMatch(/rolling out +web: 1 of 3 on the new spec, 3 available, 0 moving now \(maxUnavailable 1\); canaries first/)
+    const policy = JSON.parse((await cli.ok('get', 'policies', '--data', first.dataDir, '--json')).stdout).find((p: { name: string }) => p.name === 'web') as { body: { previousWorkload?: { args: string[] } } }
+    expect(policy.body.previousWorkload?.args).toContain('v2')
+    expect((await cli.ok('promote', 'Service/web', '--data', first.dataDir)).stdout).toBe('Service/web configured (promoted)\n')
+    await waitUntil('every replica on v3', () => onV3() === 3 && workloadPids().length === 3, 30_000)
+  }, 90_000)
+
   it('client errors are one line with a non-zero exit', async () => {
     const first = daemons[0] as DaemonHandle
     const wrongFlag = await cli.run('status', '--dta', first.dataDir)

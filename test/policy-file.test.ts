@@ -20,8 +20,11 @@ describe('policy files', () => {
   })
 
   it('maps update settings, durations written as durations', () => {
-    const text = 'kind: Service\nname: web\nreplicas: 4\nprocess: {command: x}\nupdate: {maxUnavailable: "25%", minHealthyFor: 5s, maxSurge: 2, moveDeadline: 2m}\npartition: majority\n'
-    expect(parsePolicyFile(text, 'p.yaml')[0]).toMatchObject({ update: { maxUnavailable: '25%', minHealthyForMs: 5_000, maxSurge: 2, moveDeadlineMs: 120_000 }, partition: 'majority' })
+    const text = 'kind: Service\nname: web\nreplicas: 4\nprocess: {command: x}\nupdate: {maxUnavailable: "25%", minHealthyFor: 5s, maxSurge: 2, moveDeadline: 2m, healthyDeadline: 90s, autoRevert: true, canary: 1}\npartition: majority\n'
+    expect(parsePolicyFile(text, 'p.yaml')[0]).toMatchObject({
+      update: { maxUnavailable: '25%', minHealthyForMs: 5_000, maxSurge: 2, moveDeadlineMs: 120_000, healthyDeadlineMs: 90_000, autoRevert: true, canary: 1 },
+      partition: 'majority',
+    })
   })
 
   it('reads JSON too', () => {
@@ -46,7 +49,8 @@ describe('policy files', () => {
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: soon}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: 2h}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {moveDeadline: 90000m}\n', 'f.yaml:5: update.moveDeadline: Too big'],
-    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {canary: 1}\n', 'f.yaml:5: update: Unrecognized key: "canary"'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {promoted: true}\n', 'f.yaml:5: update: Unrecognized key: "promoted"'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {healthyDeadline: 10ms}\n', 'f.yaml:5: update.healthyDeadline: Too small'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\npartition: quorum\n', 'f.yaml:5: partition: must be "available" (run on every side of a split) or "majority"'],
   ])('refuses %j naming the place', (text, message) => {
     expect(() => parsePolicyFile(text, 'f.yaml')).toThrow(message)

@@ -7,19 +7,20 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  describeReplica, describeRollout, maxUnavailableOf, mayStopLeaver, rolloutOf,
-  type Assignment, type NodeRecord, type ResourceStatus, type ServiceSpec,
+  describeReplica, describeRollout, maxUnavailableOf, mayStopLeaver, rolloutOf, workloadHash,
+  type Assignment, type ReplicaRollout, type NodeRecord, type ResourceStatus, type ServiceSpec,
 } from '../src/core/index.ts'
 
+const newWorkload = { kind: 'memory', v: 2 }
 const oldHash = 'old'
-const newHash = 'new'
+const newHash = workloadHash(newWorkload)
 
 function serviceWith (maxUnavailable: number | string): ServiceSpec {
-  return { kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', v: 2 }, update: { maxUnavailable } }
+  return { kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: newWorkload, update: { maxUnavailable } }
 }
 
 function assignmentsOf (nodeIds: readonly string[]): Assignment[] {
-  return nodeIds.map((nodeId) => ({ resourceId: `web@${nodeId}`, service: 'web', nodeId, slots: 1, specHash: newHash, workload: { kind: 'memory', v: 2 } }))
+  return nodeIds.map((nodeId) => ({ resourceId: `web@${nodeId}`, service: 'web', nodeId, slots: 1, specHash: newHash, workload: newWorkload }))
 }
 
 function recordOf (nodeId: string, resources: ResourceStatus[]): NodeRecord {
@@ -61,7 +62,7 @@ describe('rolloutOf', () => {
     const progress = rolloutOf(assignmentsOf(nodes), serviceWith(1), (id) => records.get(id))
     expect({ updated: progress.updated, available: progress.available, done: progress.done }).toEqual({ updated: 1, available: 4, done: false })
     expect(describeRollout(progress)).toBe('web: 1 of 4 on the new spec, 4 available, 1 moving now (maxUnavailable 1)')
-    expect(progress.replicas.map((replica) => describeReplica(replica, 1))).toEqual([
+    expect(progress.replicas.map((replica) => describeReplica(replica, progress))).toEqual([
       'on the new spec, available',
       'on an old spec: being replaced',
       'on an old spec, waiting: 1 replica(s) before it not updated, 0 after it down (maxUnavailable 1)',
@@ -87,6 +88,37 @@ describe('rolloutOf', () => {
     expect(mayStop(undefined)).toBe(true) // the service is gone
     records.set('b', recordOf('b', [statusOf('b', 'updated')]))
     expect(mayStop(service)).toBe(true) // the replacement is available
+  })
+
+  it('canary: only the first c replicas move until promoted; a failed spec stops the rollout; autoRevert rolls back', () => {
+    const nodes = ['a', 'b', 'c', 'd']
+    const records = new Map(nodes.map((id) => [id, recordOf(id, [statusOf(id, 'old')])]))
+    const moving = (spec: ServiceSpec): string[] => rolloutOf(assignmentsOf(nodes), spec, (id) => records.get(id))
+      .replicas.filter((replica) => replica.mayUpdate).map((replica) => replica.nodeId)
+    const canary: ServiceSpec = { ...serviceWith(2), update: { maxUnavailable: 2, canary: 1 } }
+    expect(moving(canary)).toEqual(['a'])
+    records.set('a', recordOf('a', [statusOf('a', 'updated')]))
+    expect(moving(canary)).toEqual([])
+    const paused = rolloutOf(assignmentsOf(nodes), canary, (id) => records.get(id))
+    expect(paused.mode).toBe('canary')
+    expect(describeReplica(paused.replicas[1] as ReplicaRollout, paused)).toBe('on an old spec, waiting for `shoal promote` (not a canary)')
+    expect(moving({ ...canary, update: { ...canary.update, promoted: true } })).toEqual(['b', 'c'])
+
+    // 'a' never became available on the new spec: it says so, and nobody else moves.
+    records.set('a', recordOf('a', [{ ...statusOf('a', 'updating'), failedSpec: newHash }]))
+    const failed = rolloutOf(assignmentsOf(nodes), serviceWith(2), (id) => records.get(id))
+    expect(failed.mode).toBe('failed')
+    expect(moving(serviceWith(2))).toEqual([])
+    expect(describeRollout(failed)).toMatch(/FAILED: a new replica was not available within healthyDeadline/)
+
+    // With autoRevert and a previous workload, the target is the previous spec: 'a' goes back at once
+    // (it is down), the others already run it.
+    const previousWorkload = { kind: 'memory', v: 1 }
+    const reverting: ServiceSpec = { ...serviceWith(2), update: { autoRevert: true }, previousWorkload }
+    for (const id of ['b', 'c', 'd']) records.set(id, recordOf(id, [{ ...statusOf(id, 'updated'), specHash: workloadHash(previousWorkload) }]))
+    const reverted = rolloutOf(assignmentsOf(nodes), reverting, (id) => records.get(id))
+    expect({ mode: reverted.mode, specHash: reverted.specHash, workload: reverted.workload }).toEqual({ mode: 'reverted', specHash: workloadHash(previousWorkload), workload: previousWorkload })
+    expect(reverted.replicas.map((replica) => [replica.state, replica.mayUpdate])).toEqual([['old-down', true], ['updated', false], ['updated', false], ['updated', false]])
   })
 
   it('maxUnavailableOf: counts as given, percentages of the replicas rounded down, never below 1', () => {

@@ -61,6 +61,24 @@ describe('scenario files', () => {
     expect(report.steps[6]?.note).toBe('min 3 available; 0 of 4 on the new spec and running, 1 moved to it')
   })
 
+  it('canaries wait for a promote; a version not healthy within the deadline is reverted everywhere (autoRevert)', async () => {
+    const scenario = parseScenario([
+      'steps:',
+      '  - apply: { kind: Service, name: web, replicas: 3, workload: { kind: memory, version: 1 } }',
+      '  - expect: { converged: 20s, replicas: { web: 3 } }',
+      '  - apply: { kind: Service, name: web, replicas: 3, workload: { kind: memory, version: 2 }, update: { canary: 1 } }',
+      '  - rollout: { service: web, within: 2s, minAvailable: 2, finishes: false }',
+      '  - apply: { kind: Service, name: web, replicas: 3, workload: { kind: memory, version: 2 }, update: { canary: 1, promoted: true } }',
+      '  - rollout: { service: web, within: 20s, minAvailable: 2 }',
+      '  - apply: { kind: Service, name: web, replicas: 3, workload: { kind: memory, version: 3, healthy: false }, update: { healthyDeadlineMs: 1000, autoRevert: true } }',
+      '  - rollout: { service: web, within: 20s, minAvailable: 2, reverts: true }',
+    ].join('\n'), 'canary.yaml')
+    const report = await runScenario(scenario, { nodes: 5, seed: 13 })
+    expect(report.failure).toBeUndefined()
+    expect(report.steps[3]?.note).toBe('min 3 available; 1 of 3 on the new spec and running, 1 moved to it')
+    expect(report.steps[7]?.note).toMatch(/^min 2 available; 3 of 3 on the previous spec and running, finished in \d+ ms$/)
+  })
+
   it('a drain starts the replacement before stopping the replica let go; with maxSurge 0 it does not', async () => {
     const drains = (update: string): string => [
       'steps:',

@@ -2,7 +2,7 @@
 // tables for people or, with --json, the API's JSON for scripts.
 
 import { readFile } from 'node:fs/promises'
-import type { PolicyFragment, PolicyKind, NodeSettingsSpec, ServiceExplanation } from '../core/index.ts'
+import type { PolicyFragment, PolicyKind, NodeSettingsSpec, ServiceExplanation, ServiceSpec } from '../core/index.ts'
 import type { StatusReport } from '../daemon/daemon.ts'
 import { InputError } from '../errors.ts'
 import { ApiClient, CliError, type ClientOptions } from './client.ts'
@@ -62,8 +62,32 @@ export async function applyCommand (files: readonly string[], options: Options):
   const client = await ApiClient.connect(options)
   const signer = await client.signer(options)
   const results = []
-  for (const spec of specs) results.push(await client.submit(signer, { spec }))
+  for (const spec of specs) results.push(await client.submit(signer, { spec: spec.kind === 'Service' ? await withPrevious(client, spec) : spec }))
   print(options.json === true ? JSON.stringify(results) : results.join('\n'))
+}
+
+/**
+ * A Service as applied, remembering the workload it replaces (`previousWorkload`: what a failed
+ * rollout reverts to with autoRevert). Applying the same workload again keeps the one remembered.
+ */
+async function withPrevious (client: ApiClient, spec: ServiceSpec): Promise<ServiceSpec> {
+  const { workloadHash } = await import('../core/records.ts')
+  const current = await client.find<PolicyFragment>(`/v1/policies/Service/${encodeURIComponent(spec.name)}`)
+  if (current?.body?.kind !== 'Service') return spec
+  const previous = workloadHash(current.body.workload) === workloadHash(spec.workload) ? current.body.previousWorkload : current.body.workload
+  return previous === undefined ? spec : { ...spec, previousWorkload: previous }
+}
+
+/** `shoal promote Service/NAME`: the canaries were good; the rest of the rollout may follow. */
+export async function promoteCommand (target: string, options: Options): Promise<void> {
+  const { kind, name } = parseTarget(target)
+  if (kind !== 'Service') throw new CliError(`promote takes Service/NAME, not ${target}`)
+  const client = await ApiClient.connect(options)
+  const current = await client.find<PolicyFragment>(`/v1/policies/Service/${encodeURIComponent(name)}`)
+  if (current?.body?.kind !== 'Service') throw new CliError(`no service ${name}`)
+  const spec: ServiceSpec = { ...current.body, update: { ...current.body.update, promoted: true } }
+  const result = await client.submit(await client.signer(options), { spec })
+  print(options.json === true ? JSON.stringify([result]) : `${result} (promoted)`)
 }
 
 export async function deleteCommand (target: string, options: Options): Promise<void> {

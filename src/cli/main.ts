@@ -4,7 +4,7 @@
 //   shoal init --dir DIR [--name NAME]
 //   shoal daemon [--config FILE] --cluster FILE --data DIR [--listen MA]... [--api HOST:PORT] [--bootstrap MA]... [--label K=V]... [--slots N]
 //   shoal apply -f FILE...   delete KIND/NAME   get nodes|policies|view   status   explain KIND/NAME
-//   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...
+//   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...   promote Service/NAME
 //   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp] [--report DIR] [--json]
 //   shoal completion bash|zsh   shoal --version
 //
@@ -117,6 +117,11 @@ clientCommand('status', 'this node: view, convergence, reachable nodes, assigned
 clientCommand('explain', 'why a service runs where it does (Service/NAME), or what a node is given (Node/ID)')
   .argument('<kind/name>')
   .action(async (target: string, options) => { await (await commands()).explainCommand(target, options) })
+
+clientCommand('promote', 'let a canary rollout continue: the canaries are good (Service/NAME)')
+  .argument('<kind/name>')
+  .option('--operator-key <file>', 'the operator key')
+  .action(async (target: string, options) => { await (await commands()).promoteCommand(target, options) })
 
 for (const [change, description] of [
   ['drain', 'move all work away from a node (before removing it)'],

@@ -53,6 +53,12 @@ export interface ResourceStatus {
    * older holder that has not stopped yet (a paused host, say).
    */
   readonly epoch?: number
+  /**
+   * A spec hash this replica was started on and that did not become available within the service's
+   * healthyDeadlineMs: the rollout to it failed here. Kept after the replica goes back to an older spec,
+   * so that every node keeps seeing the failure (rollout.ts: failed, and with autoRevert, reverted).
+   */
+  readonly failedSpec?: string
 }
 
 export interface NodeRecord {
@@ -119,6 +125,8 @@ export interface ServiceSpec {
    * the side holding a strict majority of the nodes (quorum.ts), so a singleton never runs twice.
    */
   readonly partition?: 'available' | 'majority'
+  /** The workload this spec replaced (set by `shoal apply`): what a failed rollout reverts to. */
+  readonly previousWorkload?: WorkloadSpec
 }
 
 export interface UpdateSettings {
@@ -134,6 +142,14 @@ export interface UpdateSettings {
   readonly maxSurge?: number
   /** How long a replica let go waits for its replacement at most (default 5 min). */
   readonly moveDeadlineMs?: number
+  /** A new replica not available this long after it started counts as failed (default 5 min). */
+  readonly healthyDeadlineMs?: number
+  /** A failed rollout goes back to `previousWorkload` (default false: it stops where it is). */
+  readonly autoRevert?: boolean
+  /** Replicas updated first; the rest wait until an operator promotes the spec (`shoal promote`). */
+  readonly canary?: number
+  /** Set by `shoal promote`: the canaries were good, the rest may follow. A new `apply` clears it. */
+  readonly promoted?: boolean
 }
 
 /** Operator settings for one node; `name` is the node id. */

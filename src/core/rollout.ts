@@ -28,7 +28,7 @@
 
 import type { Assignment } from './placement.ts'
 import type { RecordDB } from './recorddb.ts'
-import { workloadHash, type NodeId, type NodeRecord, type ResourceStatus, type ServiceSpec } from './records.ts'
+import { workloadHash, type NodeId, type NodeRecord, type ResourceStatus, type ServiceSpec, type WorkloadSpec } from './records.ts'
 
 /** Where one replica stands in its service's rollout. */
 export type ReplicaState =
@@ -47,11 +47,21 @@ export interface ReplicaRollout {
   /** The rule's two counts for it: replicas before it not yet updated, replicas after it down. */
   readonly notUpdatedBefore: number
   readonly downAfter: number
+  /** Held whatever the counts: beyond the canaries (until promoted), or the rollout failed. */
+  readonly held: boolean
 }
 
 export interface ServiceRollout {
   readonly service: string
+  /** The spec replicas move to: the service's, or after a failed rollout with autoRevert, the previous one. */
   readonly specHash: string
+  readonly workload: WorkloadSpec
+  /**
+   * 'rolling' (or done), 'canary' (the canaries may go, the rest wait for `shoal promote`), 'failed' (a
+   * replica did not become available on the new spec within healthyDeadlineMs: the rollout stops), or
+   * 'reverted' (failed, and going back to the previous spec, autoRevert).
+   */
+  readonly mode: 'rolling' | 'canary' | 'failed' | 'reverted'
   readonly maxUnavailable: number
   /** The replicas of the view, in rollout order (node id). */
   readonly replicas: readonly ReplicaRollout[]
@@ -72,13 +82,27 @@ export function maxUnavailableOf (service: ServiceSpec, replicaCount: number): n
 /**
  * The rollout of `service` among a view's `assignments` (in the view's order: by service, then node
  * id), from the records `nodeRecord` returns. Replicas that run no spec yet are 'missing' and start on
- * the new spec at once (a start takes nothing down).
+ * the target spec at once (a start takes nothing down).
+ *
+ * The target is the service's spec, unless an assigned replica reports that spec failed on it
+ * (`failedSpec`): then the rollout is 'failed' and no replica moves on, or with autoRevert and a
+ * previous workload, 'reverted' and the target is the previous spec — which rolls back by the same
+ * rule, the failed replicas (down) first. With `canary: c`, until the spec is promoted only the first c
+ * replicas may move.
  */
 export function rolloutOf (
   assignments: readonly Assignment[], service: ServiceSpec, nodeRecord: (nodeId: NodeId) => NodeRecord | undefined,
 ): ServiceRollout {
   assignments = assignments.filter((assignment) => assignment.service === service.name)
-  const specHash = assignments[0]?.specHash ?? workloadHash(service.workload)
+  const newHash = workloadHash(service.workload)
+  const failed = assignments.some((assignment) => nodeRecord(assignment.nodeId)?.resources.some((resource) =>
+    resource.id === assignment.resourceId && resource.failedSpec === newHash) === true)
+  const update = service.update ?? {}
+  const reverted = failed && update.autoRevert === true && service.previousWorkload !== undefined
+  const workload = reverted ? service.previousWorkload as WorkloadSpec : service.workload
+  const specHash = reverted ? workloadHash(workload) : newHash
+  const mode = reverted ? 'reverted' : failed ? 'failed' : (update.canary ?? 0) > 0 && update.promoted !== true ? 'canary' : 'rolling'
+  const movable = mode === 'failed' ? 0 : mode === 'canary' ? update.canary as number : Infinity
   const states = assignments.map((assignment) => replicaState(assignment.resourceId, specHash, nodeRecord(assignment.nodeId)))
   const maxUnavailable = maxUnavailableOf(service, assignments.length)
   const notUpdatedBefore = new Array<number>(states.length)
@@ -95,16 +119,16 @@ export function rolloutOf (
   }
   const replicas = assignments.map((assignment, i): ReplicaRollout => {
     const state = states[i] as ReplicaState
-    const mayUpdate = state === 'old-down' ||
-      (state === 'old' && (notUpdatedBefore[i] as number) + (unavailableAfter[i] as number) < maxUnavailable)
+    const mayUpdate = i < movable && (state === 'old-down' ||
+      (state === 'old' && (notUpdatedBefore[i] as number) + (unavailableAfter[i] as number) < maxUnavailable))
     return {
       nodeId: assignment.nodeId, resourceId: assignment.resourceId, state, mayUpdate,
-      notUpdatedBefore: notUpdatedBefore[i] as number, downAfter: unavailableAfter[i] as number,
+      notUpdatedBefore: notUpdatedBefore[i] as number, downAfter: unavailableAfter[i] as number, held: i >= movable,
     }
   })
   const updated = states.filter((state) => state === 'updated').length
   return {
-    service: service.name, specHash, maxUnavailable, replicas, updated,
+    service: service.name, specHash, workload, mode, maxUnavailable, replicas, updated,
     available: states.filter(isAvailable).length,
     done: updated === states.length,
   }
@@ -123,7 +147,11 @@ function isAvailable (state: ReplicaState): boolean {
 }
 
 /** One line on a replica's place in its rollout, for `shoal explain`. */
-export function describeReplica (replica: ReplicaRollout, maxUnavailable: number): string {
+export function describeReplica (replica: ReplicaRollout, rollout: ServiceRollout): string {
+  const maxUnavailable = rollout.maxUnavailable
+  if (replica.held && (replica.state === 'old' || replica.state === 'old-down')) {
+    return rollout.mode === 'canary' ? 'on an old spec, waiting for `shoal promote` (not a canary)' : 'on an old spec, kept: the rollout failed'
+  }
   switch (replica.state) {
     case 'updated': return 'on the new spec, available'
     case 'updating': return 'on the new spec, not available yet'
@@ -135,11 +163,21 @@ export function describeReplica (replica: ReplicaRollout, maxUnavailable: number
   }
 }
 
+/** Why replicas beyond the rule's counts wait, when the rollout's mode says so. */
+function modeNote (rollout: ServiceRollout): string {
+  switch (rollout.mode) {
+    case 'rolling': return ''
+    case 'canary': return '; canaries first: `shoal promote Service/' + rollout.service + '` lets the rest follow'
+    case 'failed': return '; FAILED: a new replica was not available within healthyDeadline, so the rest stay (apply a fixed spec)'
+    case 'reverted': return '; FAILED and reverting to the previous spec (autoRevert)'
+  }
+}
+
 /** One line on a rollout's progress, for `shoal status`. */
 export function describeRollout (rollout: ServiceRollout): string {
   const moving = rollout.replicas.filter((replica) => replica.state === 'updating' || (replica.state !== 'updated' && replica.mayUpdate)).length
-  return `${rollout.service}: ${rollout.updated} of ${rollout.replicas.length} on the new spec, ${rollout.available} available, ` +
-    `${moving} moving now (maxUnavailable ${rollout.maxUnavailable})`
+  return `${rollout.service}: ${rollout.updated} of ${rollout.replicas.length} on the ${rollout.mode === 'reverted' ? 'previous' : 'new'} spec, ` +
+    `${rollout.available} available, ${moving} moving now (maxUnavailable ${rollout.maxUnavailable})${modeNote(rollout)}`
 }
 
 /**
@@ -152,7 +190,8 @@ export function rolloutsUnderway (db: RecordDB, assignments: readonly Assignment
     if (policy.body?.kind !== 'Service') continue
     const rollout = rolloutOf(assignments, policy.body, (nodeId) => db.nodeRecord(nodeId))
     const onOldSpec = rollout.replicas.some((replica) => replica.state === 'old' || replica.state === 'old-down')
-    if (onOldSpec || (underwayBefore.has(rollout.service) && !rollout.done)) underway.set(rollout.service, rollout)
+    const stopped = rollout.mode === 'failed' || rollout.mode === 'reverted'
+    if (onOldSpec || stopped || (underwayBefore.has(rollout.service) && !rollout.done)) underway.set(rollout.service, rollout)
   }
   return underway
 }

@@ -124,7 +124,7 @@ export function buildApp (daemon: Daemon, options: ApiOptions): Hono {
         ...(rollout === undefined ? {} : {
           rollout: {
             summary: describeRollout(rollout),
-            replicas: rollout.replicas.map((replica) => ({ nodeId: replica.nodeId, state: replica.state, detail: describeReplica(replica, rollout.maxUnavailable) })),
+            replicas: rollout.replicas.map((replica) => ({ nodeId: replica.nodeId, state: replica.state, detail: describeReplica(replica, rollout) })),
           },
         }),
       })

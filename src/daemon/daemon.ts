@@ -63,7 +63,10 @@ export type DaemonEvent =
   | { readonly type: 'actions', readonly actions: readonly string[], readonly failures: readonly string[] }
   | { readonly type: 'adjacency', readonly peers: readonly string[] }
   | { readonly type: 'policy', readonly key: string, readonly deleted: boolean, readonly signer: string }
-  | { readonly type: 'rollout', readonly service: string, readonly phase: 'started' | 'progressed' | 'finished', readonly updated: number, readonly replicas: number }
+  | {
+    readonly type: 'rollout', readonly service: string, readonly updated: number, readonly replicas: number
+    readonly phase: 'started' | 'progressed' | 'paused' | 'failed' | 'reverted' | 'finished'
+  }
 
 export interface StatusReport {
   readonly node: string
@@ -342,8 +345,8 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       const now = rolloutsUnderway(this.mesh.db, view.assignments, this.underway)
       for (const [service, rollout] of now) {
         const before = this.underway.get(service)
-        if (before !== undefined && before.updated === rollout.updated) continue
-        const phase = before === undefined ? 'started' : 'progressed'
+        const phase = rolloutPhase(before, rollout)
+        if (phase === undefined) continue
         log.info({ service, updated: rollout.updated, replicas: rollout.replicas.length }, `rollout ${phase}: ${describeRollout(rollout)}`)
         emit({ type: 'rollout', service, phase, updated: rollout.updated, replicas: rollout.replicas.length })
       }
@@ -363,6 +366,15 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       emit({ type: 'policy', key, deleted: record.body === null, signer: record.version.signer })
     })
   }
+}
+
+/** What changed in a rollout since the last look, as an event phase; undefined when nothing did. */
+function rolloutPhase (before: ServiceRollout | undefined, now: ServiceRollout): 'started' | 'progressed' | 'paused' | 'failed' | 'reverted' | undefined {
+  if ((now.mode === 'failed' || now.mode === 'reverted') && now.mode !== before?.mode) return now.mode
+  const canariesDone = (rollout: ServiceRollout): boolean => rollout.mode === 'canary' && rollout.replicas.every((replica) => replica.held || replica.state === 'updated')
+  if (canariesDone(now) && (before === undefined || !canariesDone(before))) return 'paused'
+  if (before === undefined) return 'started'
+  return before.updated === now.updated ? undefined : 'progressed'
 }
 
 async function observeAll (actuators: readonly Actuator[]): Promise<ObservedWorkload[]> {

@@ -10,6 +10,7 @@
 //   process: {command, args, env, cwd}     # or
 //   file: {path, content, mode: "0644"}
 //   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
+//            healthyDeadline: 5m, autoRevert: true, canary: 1,
 //            maxSurge: 1, moveDeadline: 5m}                    # and how a moved replica hands over
 //   partition: majority            # during a split, run only where most nodes are (default: available)
 //
@@ -54,6 +55,9 @@ const updateFileSchema = z.strictObject({
   minHealthyFor: fileDuration.optional(),
   maxSurge: z.number().optional(),
   moveDeadline: fileDuration.optional(),
+  healthyDeadline: fileDuration.optional(),
+  autoRevert: z.boolean().optional(),
+  canary: z.number().optional(),
 })
 
 const serviceFileSchema = z.strictObject({
@@ -124,6 +128,9 @@ function updateOf (update: z.output<typeof updateFileSchema>): UpdateSettings {
     ...(update.minHealthyFor === undefined ? {} : { minHealthyForMs: update.minHealthyFor }),
     ...(update.maxSurge === undefined ? {} : { maxSurge: update.maxSurge }),
     ...(update.moveDeadline === undefined ? {} : { moveDeadlineMs: update.moveDeadline }),
+    ...(update.healthyDeadline === undefined ? {} : { healthyDeadlineMs: update.healthyDeadline }),
+    ...(update.autoRevert === undefined ? {} : { autoRevert: update.autoRevert }),
+    ...(update.canary === undefined ? {} : { canary: update.canary }),
   }
 }
 

@@ -213,8 +213,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const mine = view.byNode.get(mesh.peerId) ?? []
     for (const assignment of mine) this.provisional.delete(assignment.resourceId)
     const before = await this.observeAll()
-    const { gates, waiting } = this.safeChange.gates(view, mine, before, this.provisional)
-    const actions = plan(mine, before, gates)
+    const targets = this.safeChange.targets(view, mine)
+    const { gates, waiting } = this.safeChange.gates(view, targets, before, this.provisional)
+    const actions = plan(targets, before, gates)
     this.waitingOnOthers = waiting
     const failures = await this.apply(actions, before)
     if (actions.length > 0) this.emit('actions:applied', actions, failures)
@@ -288,6 +289,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       ...(this.provisional.has(workload.resourceId) ? { provisional: true } : {}),
       ...(this.safeChange.isAvailable(workload, this.provisional.has(workload.resourceId)) ? { available: true } : {}),
       ...(workload.epoch === undefined ? {} : { epoch: workload.epoch }),
+      ...(this.safeChange.failedSpec(workload.resourceId) === undefined ? {} : { failedSpec: this.safeChange.failedSpec(workload.resourceId) as string }),
     }))
     this.safeChange.forgetAllBut(observed)
     const current = this.options.mesh.localState

@@ -10,7 +10,9 @@
 //     stop (its dead interval, a recompute, the actuator's stop grace, and a margin). The new replica
 //     gets a fencing epoch one above any this node has seen for the service.
 // And it reports each replica `available` once running for the service's minHealthyForMs without a
-// break, so that no node ever compares its clock with another's.
+// break, and a spec `failedSpec` on a replica that was not available on it within healthyDeadlineMs
+// of its start, so that no node ever compares its clock with another's. A reverted rollout's replicas
+// run the service's previous workload (`targets`).
 
 import {
   mayStopLeaver, policyKey, rolloutOf, serviceOfResource,
@@ -21,6 +23,9 @@ import type { MeshNode } from '../net/index.ts'
 
 /** How long a replica let go waits for its replacement to be available, unless the service says. */
 export const defaultMoveDeadlineMs = 5 * 60_000
+
+/** How long a replica may take to become available on a new spec before the spec counts as failed. */
+export const defaultHealthyDeadlineMs = 5 * 60_000
 
 export interface SafeChangeOptions {
   readonly mesh: MeshNode
@@ -35,6 +40,10 @@ export class SafeChange {
   private readonly options: SafeChangeOptions
   /** Per local resource: the spec it runs and since when it has been running without a break. */
   private readonly runningSince = new Map<string, { specHash: string, sinceMs: number }>()
+  /** Per local resource: the spec it was started on, since when, and whether it was ever available on it. */
+  private readonly startedOn = new Map<string, { specHash: string, sinceMs: number, wasAvailable: boolean }>()
+  /** Per local resource: a spec it did not become available on within the healthy deadline. */
+  private readonly failedSpecs = new Map<string, string>()
   /** Per resource this node runs but is no longer assigned: since when. */
   private readonly letGoSince = new Map<string, number>()
   /** Nodes of the last view's component, and when each node last left it. */
@@ -94,15 +103,52 @@ export class SafeChange {
    */
   isAvailable (workload: ObservedWorkload, provisional: boolean): boolean {
     const id = workload.resourceId
+    const now = this.options.monotonicNow()
+    const service = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))
+    let started = this.startedOn.get(id)
+    if (started === undefined || started.specHash !== workload.specHash) this.startedOn.set(id, started = { specHash: workload.specHash, sinceMs: now, wasAvailable: false })
+    const available = this.availableNow(workload, provisional, service, now)
+    if (available) {
+      started.wasAvailable = true
+    } else if (!started.wasAvailable) {
+      // Never available on this spec yet: past the healthy deadline, the spec failed here.
+      const deadlineMs = service?.update?.healthyDeadlineMs ?? defaultHealthyDeadlineMs
+      const waitedMs = now - started.sinceMs
+      if (waitedMs >= deadlineMs) this.failedSpecs.set(id, workload.specHash)
+      else this.options.lookAgainIn(deadlineMs - waitedMs + 1)
+    }
+    return available
+  }
+
+  /** The spec `resourceId` did not become available on in time, if any (reported in its status). */
+  failedSpec (resourceId: string): string | undefined {
+    return this.failedSpecs.get(resourceId)
+  }
+
+  /**
+   * My assignments as they are to be carried out: a service whose rollout was reverted (autoRevert)
+   * runs its previous workload, not the one the view names.
+   */
+  targets (view: TargetView, mine: readonly Assignment[]): Assignment[] {
+    const db = this.options.mesh.db
+    return mine.map((assignment) => {
+      const service = this.serviceSpec(assignment.service)
+      if (service?.previousWorkload === undefined || service.update?.autoRevert !== true) return assignment
+      const rollout = rolloutOf(view.assignments, service, (nodeId) => db.nodeRecord(nodeId))
+      return rollout.mode === 'reverted' ? { ...assignment, specHash: rollout.specHash, workload: rollout.workload } : assignment
+    })
+  }
+
+  private availableNow (workload: ObservedWorkload, provisional: boolean, service: ServiceSpec | undefined, now: number): boolean {
+    const id = workload.resourceId
     if (workload.phase !== 'running' || provisional) {
       this.runningSince.delete(id)
       return false
     }
-    const now = this.options.monotonicNow()
     const since = this.runningSince.get(id)
     if (since === undefined || since.specHash !== workload.specHash) this.runningSince.set(id, { specHash: workload.specHash, sinceMs: now })
     const runningForMs = now - (this.runningSince.get(id) as { sinceMs: number }).sinceMs
-    const wantedMs = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))?.update?.minHealthyForMs ?? 0
+    const wantedMs = service?.update?.minHealthyForMs ?? 0
     if (runningForMs >= wantedMs) return true
     this.options.lookAgainIn(wantedMs - runningForMs + 1)
     return false
@@ -112,6 +158,8 @@ export class SafeChange {
   forgetAllBut (observed: readonly ObservedWorkload[]): void {
     const ids = new Set(observed.map((workload) => workload.resourceId))
     for (const id of this.runningSince.keys()) if (!ids.has(id)) this.runningSince.delete(id)
+    for (const id of this.startedOn.keys()) if (!ids.has(id)) this.startedOn.delete(id)
+    for (const id of this.failedSpecs.keys()) if (!ids.has(id)) this.failedSpecs.delete(id)
     for (const id of this.letGoSince.keys()) if (!ids.has(id)) this.letGoSince.delete(id)
   }
 

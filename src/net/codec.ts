@@ -53,6 +53,7 @@ const resourceStatus = z.strictObject({
   provisional: z.boolean().optional(),
   available: z.boolean().optional(),
   epoch: count.optional(),
+  failedSpec: z.string().max(64).optional(),
 })
 
 export const nodeRecordSchema = z.strictObject({
@@ -82,6 +83,10 @@ export const updateSettingsSchema = z.strictObject({
   minHealthyForMs: z.number().int().min(0).max(3_600_000).optional(),
   maxSurge: z.number().int().min(0).max(recordLimits.replicasMax).optional(),
   moveDeadlineMs: z.number().int().min(0).max(24 * 3_600_000).optional(),
+  healthyDeadlineMs: z.number().int().min(1_000).max(24 * 3_600_000).optional(),
+  autoRevert: z.boolean().optional(),
+  canary: z.number().int().min(0).max(recordLimits.replicasMax).optional(),
+  promoted: z.boolean().optional(),
 })
 
 export const serviceSchema = z.strictObject({
@@ -94,6 +99,7 @@ export const serviceSchema = z.strictObject({
   workload: workloadSchema,
   update: updateSettingsSchema.optional(),
   partition: z.enum(['available', 'majority']).optional(),
+  previousWorkload: workloadSchema.optional(),
 })
 
 export const nodeSettingsSchema = z.strictObject({
