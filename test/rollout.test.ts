@@ -179,6 +179,47 @@ describe('rolloutOf', () => {
     }), { numRuns: 300 })
   })
 
+  it('with autoRevert, a version that fails on its first replica ends with every replica back on the previous one, never more than maxUnavailable down', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 4 }), fc.array(fc.nat(), { minLength: 400, maxLength: 400 }), (replicas, maxUnavailable, picks) => {
+      const nodes = Array.from({ length: replicas }, (_, i) => `n${String(i).padStart(2, '0')}`)
+      const previousWorkload = { kind: 'memory', v: 1 }
+      const previousHash = workloadHash(previousWorkload)
+      const service: ServiceSpec = { ...serviceWith(maxUnavailable), update: { maxUnavailable, autoRevert: true }, previousWorkload }
+      // Each node runs the previous version; the new one never becomes available, and a node reports
+      // failedSpec for it after some steps (its healthy deadline).
+      const running = new Map(nodes.map((id) => [id, { specHash: previousHash, up: true, failed: false, sinceStep: 0 }]))
+      const records = (): Map<string, NodeRecord> => new Map(nodes.map((id) => {
+        const replica = running.get(id) as { specHash: string, up: boolean, failed: boolean }
+        return [id, recordOf(id, [{
+          id: `web@${id}`, phase: replica.up ? 'running' : 'starting', specHash: replica.specHash, restarts: 0,
+          ...(replica.up ? { available: true } : {}), ...(replica.failed ? { failedSpec: newHash } : {}),
+        }])]
+      }))
+      for (const [step, pick] of picks.entries()) {
+        const id = nodes[pick % replicas] as string
+        const replica = running.get(id) as { specHash: string, up: boolean, failed: boolean, sinceStep: number }
+        if (!replica.up && replica.specHash === newHash && step - replica.sinceStep > 3) replica.failed = true // past its deadline
+        const snapshot = records()
+        const rollout = rolloutOf(assignmentsOf(nodes), service, (nodeId) => snapshot.get(nodeId))
+        const mine = rollout.replicas.find((candidate) => candidate.nodeId === id)
+        if (mine?.mayUpdate === true) Object.assign(replica, { specHash: rollout.specHash, up: rollout.specHash === previousHash, sinceStep: step })
+        expect([...running.values()].filter((candidate) => !candidate.up).length).toBeLessThanOrEqual(maxUnavailable)
+      }
+      // Then fair turns: every deadline passes, every node decides in turn, until nothing changes.
+      for (let round = 0; round < 2 * replicas + 2; round++) {
+        for (const replica of running.values()) if (!replica.up && replica.specHash === newHash) replica.failed = true
+        for (const id of nodes) {
+          const snapshot = records()
+          const rollout = rolloutOf(assignmentsOf(nodes), service, (nodeId) => snapshot.get(nodeId))
+          if (rollout.replicas.find((candidate) => candidate.nodeId === id)?.mayUpdate === true) {
+            Object.assign(running.get(id) as object, { specHash: rollout.specHash, up: rollout.specHash === previousHash })
+          }
+        }
+      }
+      expect([...running.values()].every((replica) => replica.specHash === previousHash && replica.up)).toBe(true)
+    }), { numRuns: 200 })
+  })
+
   it('finishes once records are delivered and new replicas become healthy; every node computes the same decision', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 5 }), (replicas, maxUnavailable) => {
       const nodes = Array.from({ length: replicas }, (_, i) => `n${String(i).padStart(2, '0')}`)

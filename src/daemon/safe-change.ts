@@ -54,6 +54,11 @@ export class SafeChange {
   constructor (options: SafeChangeOptions) {
     this.options = options
     this.startedAtMs = options.monotonicNow()
+    // Failures this node reported before a restart stay reported: its last record is restored with
+    // the database, and a failure forgotten would try the failed spec again.
+    for (const resource of options.mesh.restoredOwnRecord?.resources ?? []) {
+      if (resource.failedSpec !== undefined) this.failedSpecs.set(resource.id, resource.failedSpec)
+    }
   }
 
   /**

@@ -185,6 +185,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     }))
   }
 
+  /** Our own last record from before a restart (from `seedRecords`), before this life's first replaced it. */
+  restoredOwnRecord: NodeRecord | undefined
+
   static async create (init: MeshNodeInit): Promise<MeshNode> {
     const node = new MeshNode(init)
     await node.start()
@@ -193,6 +196,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   private async start (): Promise<void> {
     for (const envelope of this.init.seedRecords ?? []) await this.ingest(envelope, this.peerId)
+    this.restoredOwnRecord = this.db.nodeRecord(this.peerId)
     this.libp2p = await createLibp2p({
       privateKey: this.init.privateKey,
       addresses: { listen: [...this.init.listen] },
