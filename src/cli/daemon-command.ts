@@ -30,8 +30,21 @@ export interface DaemonCommandOptions {
   readonly fileRoots: readonly string[]
 }
 
+/**
+ * For the fault lab only (testing/lab.ts `clockOffset`): a wall clock that runs this far ahead of the
+ * host's, to test what a node with a wrong clock does. Every wall-clock read in Shoal is Date.now();
+ * intervals use the monotonic clock and are unaffected, as a real wrong clock would leave them.
+ */
+function applyTestClockOffset (): void {
+  const offsetMs = Number(process.env.SHOAL_TEST_CLOCK_OFFSET_MS ?? 0)
+  if (!Number.isFinite(offsetMs) || offsetMs === 0) return
+  const hostNow = Date.now.bind(Date)
+  Date.now = () => hostNow() + offsetMs
+}
+
 /** Runs until a signal; resolves with the exit code. */
 export async function runDaemon (options: DaemonCommandOptions): Promise<number> {
+  applyTestClockOffset()
   const stopSignal = new Promise<NodeJS.Signals>((resolveSignal) => {
     process.once('SIGTERM', () => { resolveSignal('SIGTERM') })
     process.once('SIGINT', () => { resolveSignal('SIGINT') })
