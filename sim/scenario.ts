@@ -39,6 +39,7 @@ import { z } from 'zod'
 import { maxUnavailableOf, workloadHash, type WorkloadSpec, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
 import type { MeshNode } from '../src/net/index.ts'
 import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
+import { seededRandom } from '../src/testing/random.ts'
 import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
 import {
   components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, originationsQuietFor, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor, waitForFleet,
@@ -502,16 +503,4 @@ function describeStep (step: Step): string {
 
 function traffic (fleet: Fleet): { messages: number, bytes: number } {
   return fleet.mesh.nodes.reduce((sum, node) => ({ messages: sum.messages + node.counters.gossipMessages, bytes: sum.bytes + node.counters.gossipBytes }), { messages: 0, bytes: 0 })
-}
-
-/** mulberry32: a small seeded generator, so that a run's random choices replay from its seed. */
-function seededRandom (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
 }

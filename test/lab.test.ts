@@ -2,12 +2,13 @@
 // them, faults the software does not cooperate with — nftables drops (silent loss), SIGSTOP, kill -9, a
 // wrong clock. Needs root and nftables (CI runs as root; .ci/run installs nftables); elsewhere skipped.
 
-import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, startLab } from '../src/testing/index.ts'
+import { spawnSync } from 'node:child_process'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { Lab, labUnavailable, runNemesis, startLab } from '../src/testing/index.ts'
 import type { StatusReport } from '../src/daemon/daemon.ts'
-import { ensureBuilt } from './fixtures/build.ts'
+import { builtCli, ensureBuilt } from './fixtures/build.ts'
 
 const unavailable = await labUnavailable().then((problem) => (problem === 'the lab runs the built CLI: npm run build first' ? undefined : problem))
 if (unavailable !== undefined) process.stderr.write(`lab tests skipped: ${unavailable}\n`)
@@ -138,4 +139,27 @@ describe.skipIf(unavailable !== undefined)('the fault lab: 5 daemons in network 
     expect(await generationOf1()).toBeGreaterThan(before)
     await noStrayProcesses(3)
   }, 90_000)
+})
+
+describe.skipIf(unavailable !== undefined)('the nemesis and the lab command', () => {
+  it('a seeded nemesis run of 20 s (partitions, one-way cuts, pauses, kills, policy changes) passes its checks and writes its history', async () => {
+    ensureBuilt()
+    const lines: string[] = []
+    const report = await runNemesis({ nodes: 5, seed: 7, durationMs: 20_000, onEvent: (line) => { lines.push(line) } })
+    onTestFinished(async () => { await rm(dirname(report.history), { recursive: true, force: true }) })
+    expect(report.problems).toEqual([])
+    expect(report.verdict).toBe('pass')
+    const history = (await readFile(report.history, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string })
+    expect(history.filter((entry) => entry.kind === 'sample').length).toBeGreaterThan(20)
+    expect(history.at(-1)).toMatchObject({ kind: 'verdict', verdict: 'pass', seed: 7 })
+    expect(lines.some((line) => / (partition|one-way|pause|kill|apply) /.test(line))).toBe(true)
+    process.stdout.write(`nemesis seed 7: ${report.faults} faults, settled ${report.settledMs} ms after the final heal\n`)
+  }, 180_000)
+
+  it('without root, `shoal lab up` says why in one line and exits 2', async () => {
+    ensureBuilt()
+    const result = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, builtCli, 'lab', 'up', '--nodes', '2'], { encoding: 'utf8' })
+    expect(result.status).toBe(2)
+    expect(result.stderr).toBe('shoal: the lab needs root (it creates network namespaces and nftables rules)\n')
+  })
 })

@@ -2,3 +2,4 @@
 export * from './mesh.ts'
 export * from './fleet.ts'
 export * from './lab.ts'
+export * from './nemesis.ts'
