@@ -71,6 +71,16 @@ describe('shoal daemon, end to end through the CLI', () => {
     throw new Error(`not converged within ${timeoutMs} ms: ${JSON.stringify(last.map((s) => ({ node: s.node.slice(-6), converged: s.converged, reachable: s.reachable.length, running: s.running })))}`)
   }
 
+  /** A policy file for web: 3 replicas whose args carry `version`, rolled out as `update` says. */
+  async function webVersion (version: string, update: string): Promise<string> {
+    const file = join(dir, `web-${version}.yaml`)
+    await writeFile(file, [
+      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
+      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}", "${version}"]`, `update: ${update}`, '',
+    ].join('\n'))
+    return file
+  }
+
   function hostOfWeb (status: readonly Status[]): Status {
     const host = status.find((s) => s.running.some((id) => id.startsWith('web@')))
     if (host === undefined) throw new Error('no node runs web')
@@ -159,11 +169,7 @@ describe('shoal daemon, end to end through the CLI', () => {
 
   it('a changed spec rolls out one replica at a time: never more than one down, every replica on the new args at the end', async () => {
     const first = daemons[0] as DaemonHandle
-    const changed = join(dir, 'web-v2.yaml')
-    await writeFile(changed, [
-      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
-      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}", "v2"]`, 'update: { maxUnavailable: 1, minHealthyFor: 300ms }', '',
-    ].join('\n'))
+    const changed = await webVersion('v2', '{ maxUnavailable: 1, minHealthyFor: 300ms }')
     const before = workloadPids()
     expect(before).toHaveLength(3)
     await cli.ok('apply', '-f', changed, '--data', first.dataDir)
@@ -187,11 +193,7 @@ describe('shoal daemon, end to end through the CLI', () => {
 
   it('a canary rollout stops after one replica until `shoal promote`; apply remembers the workload it replaces', async () => {
     const first = daemons[0] as DaemonHandle
-    const v3 = join(dir, 'web-v3.yaml')
-    await writeFile(v3, [
-      'kind: Service', 'name: web', 'replicas: 3', 'process:', `  command: ${process.execPath}`,
-      `  args: ["-e", "setInterval(() => {}, 1000)", "${token}", "v3"]`, 'update: { canary: 1 }', '',
-    ].join('\n'))
+    const v3 = await webVersion('v3', '{ canary: 1 }')
     await cli.ok('apply', '-f', v3, '--data', first.dataDir)
     const onV3 = (): number => workloadPids().filter((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('v3') } catch { return false } }).length
     await waitUntil('the canary on v3', () => onV3() === 1, 20_000)
