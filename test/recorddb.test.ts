@@ -4,12 +4,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB, recordKey,
+  compareRecords, hlcReceive, hlcTick, isExpired, isWithinClockSkew, nextOwnVersion, RecordDB,
   type NodeRecord, type ShoalRecord,
 } from '../src/core/index.ts'
 import { dbOf, nodeRecord, policy, service, tombstone } from './fixtures.ts'
 
-const limits = { maxAgeMs: 60_000, tombstoneRetentionMs: 300_000 }
+const limits = { maxAgeMs: 60_000 }
 
 /** Records over few keys and versions, so that collisions (same key, same version) happen often. */
 const recordArbitrary: fc.Arbitrary<ShoalRecord> = fc.oneof(
@@ -132,10 +132,15 @@ describe('tombstones', () => {
     expect(dbOf([fromB, fromA]).get('policy:Service/web')).toEqual(fromB)
   })
 
-  it('is kept for the retention time, then dropped; live policies never age', () => {
-    const db = dbOf([tombstone('Service', 'gone', 1_000), policy(service('web'), 1_000)])
-    expect(db.dropExpired(1_000 + limits.tombstoneRetentionMs, limits)).toEqual([])
-    expect(db.dropExpired(1_001 + limits.tombstoneRetentionMs, limits)).toEqual(['policy:Service/gone'])
+  it('is kept for good: a year later the deleted version, replayed, is still stale; policies never age', () => {
+    const live = policy(service('gone'), 1_000)
+    const revoked = policy({ kind: 'Admission', name: 'n1' }, 1_000)
+    const db = dbOf([live, tombstone('Service', 'gone', 2_000), revoked, tombstone('Admission', 'n1', 2_000), policy(service('web'), 1_000)])
+    const aYearLater = 2_000 + 365 * 24 * 3_600_000
+    expect(db.dropExpired(aYearLater, limits)).toEqual([])
+    expect(db.merge(live)).toBe('stale') // from a peer back from a long absence, or replayed through the API
+    expect(db.merge(revoked)).toBe('stale')
+    expect(db.get('policy:Service/gone')?.kind === 'policy' && db.get('policy:Service/gone')).toMatchObject({ body: null })
     expect(db.get('policy:Service/web')).toBeDefined()
   })
 })
@@ -230,7 +235,7 @@ describe('placement revision', () => {
     expect(revisions()).toEqual([r0 + 8, p0 + 7])
     db.merge(nodeRecord('b')) // a duplicate changes nothing
     expect(revisions()).toEqual([r0 + 8, p0 + 7])
-    db.dropExpired(10 * 24 * 3_600_000, { maxAgeMs: 1, tombstoneRetentionMs: 1 })
+    db.dropExpired(10 * 24 * 3_600_000, { maxAgeMs: 1 })
     expect(revisions()).toEqual([r0 + 9, p0 + 8])
   })
 
@@ -256,7 +261,7 @@ describe('placement revision', () => {
     expect(db.derived('c', () => ({}), 'topology')).not.toBe(second)
   })
 
-  it('keys policy values and the policy digest: the same until a policy is added, replaced or dropped', () => {
+  it('keys policy values and the policy digest: the same until a policy is added or replaced (a deletion too)', () => {
     const db = dbOf([nodeRecord('a'), policy(service('web'))])
     const first = db.derived('p', () => ({}), 'policy')
     const digest = db.policyDigestHash()
@@ -266,10 +271,9 @@ describe('placement revision', () => {
     expect(db.derived('p', () => ({}), 'policy')).not.toBe(first)
     expect(db.policyDigestHash()).not.toBe(digest)
     expect(db.policies()).toHaveLength(1)
+    const replaced = db.policyDigestHash()
     db.merge(tombstone('Service', 'web', 3_000))
-    const tombstoned = db.policyDigestHash()
-    expect(db.dropExpired(3_000 + 10, { maxAgeMs: Infinity, tombstoneRetentionMs: 5 })).toEqual([recordKey(tombstone('Service', 'web', 3_000))])
-    expect(db.policies()).toEqual([])
-    expect(db.policyDigestHash()).not.toBe(tombstoned)
+    expect(db.policies().map((p) => p.body)).toEqual([null])
+    expect(db.policyDigestHash()).not.toBe(replaced)
   })
 })

@@ -5,10 +5,12 @@
 // number of times, give the same database (test/recorddb.test.ts proves it with fast-check).
 //
 // Aging is separate from merge, so merge stays a pure join: `dropExpired(nowMs)` removes node records
-// not re-originated for `maxAgeMs` and tombstones older than `tombstoneRetentionMs`. Both are measured
-// from a time the record itself carries (its origination time, its HLC), like OSPF's LS age, so all
-// nodes drop a record at about the same moment and an expired record cannot bounce between peers
-// forever. Policies that are not tombstones never expire: operators do not refresh them.
+// not re-originated for `maxAgeMs`, measured from the origination time the record carries (like OSPF's
+// LS age), so all nodes drop a record at about the same moment and an expired record cannot bounce
+// between peers forever. Policies never expire, tombstones included: a dropped tombstone let the signed
+// envelope it deleted come back from any peer, a node back from a long absence, or the API, and a
+// deleted Service ran again, a revoked Admission counted again (issue 22 item 3). A tombstone costs one
+// small record per deleted name, for good; docs/security.md says so.
 //
 // The digest (key → version and content hash) and `recordsMissingFrom(peerDigest)` are the two halves
 // of the digest-sync protocol that repairs what gossip lost.
@@ -31,8 +33,6 @@ export type Digest = ReadonlyMap<RecordKey, DigestEntry>
 export interface AgingLimits {
   /** A node record not re-originated for this long is dropped. */
   readonly maxAgeMs: number
-  /** A tombstone is kept this long after it was signed, then dropped. */
-  readonly tombstoneRetentionMs: number
 }
 
 interface Entry {
@@ -167,7 +167,7 @@ export class RecordDB {
     return result
   }
 
-  /** Removes expired node records and tombstones; returns the keys removed. */
+  /** Removes expired node records; returns the keys removed. */
   dropExpired (nowMs: number, limits: AgingLimits): RecordKey[] {
     const removed: RecordKey[] = []
     for (const [key, { record }] of this.entries) {
@@ -254,8 +254,7 @@ export class RecordDB {
 }
 
 export function isExpired (record: ShoalRecord, nowMs: number, limits: AgingLimits): boolean {
-  if (record.kind === 'node') return nowMs - record.originatedAtMs > limits.maxAgeMs
-  return record.body === null && nowMs - record.version.hlc.wallMs > limits.tombstoneRetentionMs
+  return record.kind === 'node' && nowMs - record.originatedAtMs > limits.maxAgeMs
 }
 
 /**

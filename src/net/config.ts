@@ -31,8 +31,6 @@ export interface NetConfig {
   readonly refreshIntervalMs: number
   /** A record not refreshed for this long is dropped; must exceed refreshIntervalMs several times. */
   readonly maxAgeMs: number
-  /** A tombstone is kept this long; a node cut off for longer must resync fully before it acts. */
-  readonly tombstoneRetentionMs: number
   /** A policy timestamped further ahead of our clock than this is refused. */
   readonly maxClockSkewMs: number
   /** Keep at least this many connections; below it, dial known peers. */
@@ -99,7 +97,6 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   statusAnnounceDelayMs: 20, // one daemon per host: nothing to wait for
   refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
   maxAgeMs: 2 * 60 * 60_000, // four missed refreshes
-  tombstoneRetentionMs: 7 * 24 * 60 * 60_000,
   maxClockSkewMs: 30_000,
   minNeighbours: 6,
   redialIntervalMs: 2_000,
@@ -162,6 +159,5 @@ export function validateNetConfig (config: NetConfig): string[] {
   if (config.maxAgeMs < 2 * config.refreshIntervalMs) problems.push('maxAgeMs must be at least twice refreshIntervalMs, or live records age out')
   if (config.syncFrameBytesMax < config.recordBytesMax) problems.push('syncFrameBytesMax must be at least recordBytesMax, or a record cannot be synced')
   if (config.deadIntervalMs < 2 * config.helloIntervalMs) problems.push('deadIntervalMs must be at least twice helloIntervalMs, or one late keepalive drops a live peer')
-  if (config.tombstoneRetentionMs < config.maxAgeMs) problems.push('tombstoneRetentionMs must be at least maxAgeMs')
   return problems
 }
