@@ -249,6 +249,31 @@ describe('stable', () => {
   })
 })
 
+describe('what a node may claim (issue 22 item 2)', () => {
+  it('a node that claims to run every service keeps none where it is not eligible or has no room', () => {
+    const ids = ['a', 'b', 'c', 'liar']
+    const nodes = fullMesh(ids, (id) => ({ role: id === 'liar' ? 'edge' : 'web' }), 1).map((node) => node.nodeId !== 'liar' ? node : {
+      ...node,
+      slots: 1,
+      resources: ['web', 'db', 'cache'].map((name) => ({ id: `${name}@liar`, phase: 'running' as const, specHash: 'x', restarts: 0 })),
+    })
+    const services = [service('web', { replicas: 1, selector: { role: 'web' } }), service('db', { replicas: 1 }), service('cache', { replicas: 1 })]
+    const view = computeView(dbOf([...nodes, ...services.map((spec) => policy(spec))]), 'a')
+    const onLiar = view.assignments.filter((assignment) => assignment.nodeId === 'liar').map((assignment) => assignment.service)
+    expect(onLiar).not.toContain('web') // not in the selector
+    expect(onLiar).toHaveLength(1) // one slot: it keeps one of the other two, not both
+    expect(view.assignments.filter((assignment) => assignment.service === 'web').map((assignment) => assignment.nodeId)).not.toContain('liar')
+  })
+
+  it('labels and slots pinned by an operator\'s Node policy win over what the node says of itself', () => {
+    const nodes = fullMesh(['a', 'b'], () => ({ role: 'web' }), 1_000_000)
+    const pinned = policy({ kind: 'Node', name: 'b', labels: { role: 'batch' }, slots: 1 })
+    const view = computeView(dbOf([...nodes, pinned, policy(service('web', { replicas: 2, selector: { role: 'web' } })), policy(service('big', { replicas: 2, slots: 5 }))]), 'a')
+    expect(view.assignments.filter((assignment) => assignment.service === 'web').map((assignment) => assignment.nodeId)).toEqual(['a'])
+    expect(view.assignments.filter((assignment) => assignment.service === 'big').map((assignment) => assignment.nodeId)).toEqual(['a'])
+  })
+})
+
 describe('explainable', () => {
   it('names the chosen nodes and a reason for every other node', () => {
     fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {

@@ -11,7 +11,9 @@
 //      not provisional. Incumbents stay where they are (up to `replicas`, best-ranked first), so work
 //      that runs healthy is never pulled back by a node that returns, and a joining node takes nothing
 //      from anyone. Capacity for every incumbent is reserved before any service is placed, so an
-//      earlier service cannot take the slot of a later service's running replica.
+//      earlier service cannot take the slot of a later service's running replica. A node's claim to
+//      run something counts only where the view could have put it — eligible, within capacity — and
+//      its labels and slots are what an operator's Node policy pins, whatever the node says.
 //   3. Vacancies are filled by rendezvous (highest-random-weight) hashing: each node's score for the
 //      service is a hash of both; the highest-scoring nodes that are not cordoned and have free slots
 //      win. A node leaving moves only its own work; a node joining only ever receives work.
@@ -351,8 +353,8 @@ function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings
       id,
       index: nodes.length,
       labels: nodeSettings?.labels === undefined ? record.labels : { ...record.labels, ...nodeSettings.labels },
-      slots: record.slots,
-      freeSlots: record.slots,
+      slots: nodeSettings?.slots ?? record.slots,
+      freeSlots: nodeSettings?.slots ?? record.slots,
       drained: nodeSettings?.drain === true,
       cordoned: nodeSettings?.cordon === true || held.has(id),
       hash: hash32(id),

@@ -160,8 +160,10 @@ export interface NodeSettingsSpec {
   readonly drain?: boolean
   /** Place no new work on this node; what runs there stays. */
   readonly cordon?: boolean
-  /** Labels that add to (and override) the node's own. */
+  /** Labels that add to (and override) the node's own: what the node says of itself cannot change them. */
   readonly labels?: Labels
+  /** Capacity that overrides what the node declares (a node may claim any number of slots). */
+  readonly slots?: number
 }
 
 /** An operator's word that a node may take part: its records count, and peers accept its connections. */

@@ -108,6 +108,7 @@ export const nodeSettingsSchema = z.strictObject({
   drain: z.boolean().optional(),
   cordon: z.boolean().optional(),
   labels: labels.optional(),
+  slots: z.number().int().nonnegative().max(recordLimits.slotsMax).optional(),
 })
 
 export const admissionSchema = z.strictObject({ kind: z.literal('Admission'), name: id })
