@@ -10,6 +10,8 @@ export interface NetConfig {
   readonly syncFrameBytesMax: number
   /** Every read or write of a sync stream must finish within this, or the peer is dropped. */
   readonly syncStepTimeoutMs: number
+  /** A whole sync session must finish within this, or the peer is dropped (a peer trickling frames). */
+  readonly syncSessionTimeoutMs: number
   /** Digest sync with one random neighbour this often, to repair what gossip lost. */
   readonly syncIntervalMs: number
   /**
@@ -88,6 +90,7 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   syncChunkRecords: 64,
   syncFrameBytesMax: 64 * (64 * 1024 + 64), // syncChunkRecords envelopes of recordBytesMax, plus framing
   syncStepTimeoutMs: 5_000,
+  syncSessionTimeoutMs: 120_000,
   syncIntervalMs: 10_000,
   originateDelayMs: 20, // a crash is announced at once
   originateHoldMs: 100,

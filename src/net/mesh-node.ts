@@ -41,7 +41,7 @@ import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
 import { Wire, keepaliveFromDialer, onWire } from './wire.ts'
-import { SyncProtocolError, syncAsInitiator, syncAsResponder, type SyncOutcome } from './sync.ts'
+import { SyncProtocolError, syncAsInitiator, syncAsResponder, syncLimitsFor, type SyncLimits, type SyncOutcome } from './sync.ts'
 
 export interface MeshNodeInit {
   readonly clusterName: string
@@ -627,15 +627,15 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return framedStream(stream, { maxFrameBytes: this.config.syncFrameBytesMax, stepTimeoutMs: this.config.syncStepTimeoutMs })
   }
 
-  private syncLimits () {
-    return { chunkEntries: this.config.syncChunkRecords * 16, digestEntriesMax: 1_000_000 }
+  private syncLimits (): SyncLimits {
+    return syncLimitsFor(this.db.size, { chunkEntries: this.config.syncChunkRecords * 16, sessionTimeoutMs: this.config.syncSessionTimeoutMs, now: performance.now() })
   }
 
   private ingestFromSync (peerId: string) {
     return async (envelope: Uint8Array) => {
       const result = await this.ingest(envelope, peerId)
       if (result.verdict === 'accept') void this.flood(envelope) // carry it to the rest of our side now
-      return result.verdict
+      return result.verdict === 'ignore' && result.reason === 'stale' ? 'held' : result.verdict
     }
   }
 

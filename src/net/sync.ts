@@ -10,7 +10,12 @@
 //
 // Records travel as their original signed envelopes and go through the same validation as gossip.
 // Every frame is bounded, every read and write has a deadline, and a peer whose frames or records are
-// provably bad is reported to the caller, which drops it.
+// provably bad is reported to the caller, which drops it. A whole session is bounded too (issue 22
+// item 4), in proportion to what the exchange can legitimately hold: the digest by our database's
+// size (times a factor, above a floor, so a new node can still learn a large fleet), the records by
+// that and by how many we already held (a peer resending what we have is wasting our CPU on
+// signatures), and the session by a total deadline, so that a peer trickling one frame per step
+// timeout cannot hold a sync open for ever.
 
 import { z } from 'zod'
 import type { Digest, DigestEntry, RecordDB, RecordKey } from '../core/index.ts'
@@ -34,10 +39,27 @@ export interface SyncLimits {
   readonly chunkEntries: number
   /** A digest longer than this is refused (and the peer dropped). */
   readonly digestEntriesMax: number
+  /** More records than this in one session are refused (and the peer dropped). */
+  readonly recordsMax: number
+  /** Records we already held (stale or duplicate) beyond this in one session: the peer is dropped. */
+  readonly needlessRecordsMax: number
+  /** The whole session must end by then (performance.now()), or the peer is dropped. */
+  readonly deadlineMs: number
 }
 
-/** What the caller does with each received envelope: validate and merge it; 'reject' means provably bad. */
-export type Ingest = (envelope: Uint8Array) => Promise<'accept' | 'ignore' | 'reject'>
+/** A session's limits for a database of `size` records (see the header). */
+export function syncLimitsFor (size: number, options: { chunkEntries: number, sessionTimeoutMs: number, now: number }): SyncLimits {
+  const entries = Math.max(20_000, 4 * size)
+  return { chunkEntries: options.chunkEntries, digestEntriesMax: entries, recordsMax: entries, needlessRecordsMax: Math.max(64, Math.ceil(size / 10)), deadlineMs: options.now + options.sessionTimeoutMs }
+}
+
+/**
+ * What the caller does with each received envelope: validate and merge it. 'reject': provably bad;
+ * 'held': we already had it or a newer one (the peer sent what we did not lack); 'ignore': anything
+ * else we do not take (a node not admitted yet, say: a new node learns admissions and node records in
+ * the same sync).
+ */
+export type Ingest = (envelope: Uint8Array) => Promise<'accept' | 'held' | 'ignore' | 'reject'>
 
 export interface SyncOutcome {
   /** The two databases were already equal: only summaries were exchanged. */
@@ -59,12 +81,12 @@ const digestChunkSchema = z.array(z.tuple([
 export async function syncAsInitiator (stream: FramedStream, db: RecordDB, ingest: Ingest, limits: SyncLimits): Promise<SyncOutcome> {
   const ours = db.summaryHash()
   await stream.write(tagged(frameTag.summary, new TextEncoder().encode(ours)))
-  if (await receiveSummary(stream) === ours) {
+  if (await receiveSummary(stream, limits) === ours) {
     await stream.close()
     return { alreadyEqual: true, sent: 0, received: 0, accepted: 0 }
   }
   await sendDigest(stream, db, limits)
-  const received = await receiveRecords(stream, ingest)
+  const received = await receiveRecords(stream, ingest, limits)
   const theirDigest = await receiveDigest(stream, limits)
   const sent = await sendRecords(stream, db, theirDigest)
   await stream.close()
@@ -72,7 +94,7 @@ export async function syncAsInitiator (stream: FramedStream, db: RecordDB, inges
 }
 
 export async function syncAsResponder (stream: FramedStream, db: RecordDB, ingest: Ingest, limits: SyncLimits): Promise<SyncOutcome> {
-  const theirs = await receiveSummary(stream)
+  const theirs = await receiveSummary(stream, limits)
   const ours = db.summaryHash()
   await stream.write(tagged(frameTag.summary, new TextEncoder().encode(ours)))
   if (theirs === ours) {
@@ -82,13 +104,13 @@ export async function syncAsResponder (stream: FramedStream, db: RecordDB, inges
   const theirDigest = await receiveDigest(stream, limits)
   const sent = await sendRecords(stream, db, theirDigest)
   await sendDigest(stream, db, limits)
-  const received = await receiveRecords(stream, ingest)
+  const received = await receiveRecords(stream, ingest, limits)
   await stream.close()
   return { alreadyEqual: false, sent, ...received }
 }
 
-async function receiveSummary (stream: FramedStream): Promise<string> {
-  const frame = await readFrame(stream)
+async function receiveSummary (stream: FramedStream, limits: SyncLimits): Promise<string> {
+  const frame = await readFrame(stream, limits)
   if (frame[0] !== frameTag.summary || frame.byteLength > 65) throw new SyncProtocolError(`expected a summary frame, got tag ${frame[0]}`)
   return new TextDecoder().decode(frame.subarray(1))
 }
@@ -109,7 +131,7 @@ async function sendDigest (stream: FramedStream, db: RecordDB, limits: SyncLimit
 async function receiveDigest (stream: FramedStream, limits: SyncLimits): Promise<Digest> {
   const digest = new Map<RecordKey, DigestEntry>()
   for (;;) {
-    const frame = await readFrame(stream)
+    const frame = await readFrame(stream, limits)
     if (frame[0] === frameTag.digestEnd) return digest
     if (frame[0] !== frameTag.digestChunk) throw new SyncProtocolError(`expected a digest frame, got tag ${frame[0]}`)
     let entries: z.infer<typeof digestChunkSchema>
@@ -135,21 +157,25 @@ async function sendRecords (stream: FramedStream, db: RecordDB, theirDigest: Dig
   return sent
 }
 
-async function receiveRecords (stream: FramedStream, ingest: Ingest): Promise<{ received: number, accepted: number }> {
+async function receiveRecords (stream: FramedStream, ingest: Ingest, limits: SyncLimits): Promise<{ received: number, accepted: number }> {
   let received = 0
   let accepted = 0
+  let held = 0
   for (;;) {
-    const frame = await readFrame(stream)
+    const frame = await readFrame(stream, limits)
     if (frame[0] === frameTag.recordsEnd) return { received, accepted }
     if (frame[0] !== frameTag.record) throw new SyncProtocolError(`expected a record frame, got tag ${frame[0]}`)
     received++
+    if (received > limits.recordsMax) throw new SyncProtocolError(`more than ${limits.recordsMax} records in one sync`)
     const verdict = await ingest(frame.subarray(1))
     if (verdict === 'reject') throw new SyncProtocolError('peer sent an invalid record')
     if (verdict === 'accept') accepted++
+    if (verdict === 'held' && ++held > limits.needlessRecordsMax) throw new SyncProtocolError(`more than ${limits.needlessRecordsMax} records we already held, in one sync`)
   }
 }
 
-async function readFrame (stream: FramedStream): Promise<Uint8Array> {
+async function readFrame (stream: FramedStream, limits: SyncLimits): Promise<Uint8Array> {
+  if (performance.now() > limits.deadlineMs) throw new SyncProtocolError('sync session past its deadline (a peer trickling frames)')
   const frame = await stream.read()
   if (frame === undefined) throw new SyncEndedEarlyError('stream ended mid-exchange')
   if (frame.byteLength === 0) throw new SyncProtocolError('empty frame')
