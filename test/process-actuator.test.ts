@@ -255,6 +255,22 @@ describe('process actuator', () => {
     }
   })
 
+  it('envFiles: a secret read from DATA/secrets at start, not flooded; a missing or escaping file starts nothing and says which', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    const out = join(dataDir, 'out')
+    await mkdir(join(dataDir, 'secrets'), { recursive: true })
+    await writeFile(join(dataDir, 'secrets', 'db-password'), 's3cret\n')
+    const workload = { kind: 'process', command: process.execPath, args: ['-e', `require('fs').writeFileSync(${JSON.stringify(out)}, process.env.DB_PASSWORD); setInterval(() => {}, 1000)`], envFiles: { DB_PASSWORD: 'db-password' } }
+    await actuator.ensure('web@node-1', workload, 'h1')
+    await waitFor('the secret seen by the process', () => existsSync(out) && readFileSync(out, 'utf8') === 's3cret', 5_000)
+    await expect(actuator.ensure('api@node-1', { ...workload, envFiles: { TOKEN: 'missing' } }, 'h2')).rejects.toThrow(`envFiles.TOKEN: no secret file ${join(dataDir, 'secrets', 'missing')}`)
+    await expect(actuator.ensure('api@node-1', { ...workload, envFiles: { TOKEN: '../daemon.json' } }, 'h3')).rejects.toThrow(/envFiles\.TOKEN: must be a path under the data dir's secrets\/ directory/)
+    await symlink('/etc/hostname', join(dataDir, 'secrets', 'escape'))
+    await expect(actuator.ensure('api@node-1', { ...workload, envFiles: { TOKEN: 'escape' } }, 'h4')).rejects.toThrow(/leads out of .* through a symlink/)
+    expect((await actuator.observe()).map((w) => w.resourceId)).toEqual(['web@node-1'])
+  })
+
   it('rotates a workload log past maxLogBytes: the older half kept as .log.1, the log truncated and still written', async () => {
     const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir, { maxLogBytes: 2_000 })

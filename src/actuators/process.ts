@@ -35,8 +35,8 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
+import { copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat, truncate } from 'node:fs/promises'
+import { isAbsolute, join, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { compareStrings, type WorkloadSpec } from '../core/index.ts'
 import type { Actuator, EnsureContext, ObservedWorkload } from './actuator.ts'
@@ -53,6 +53,14 @@ export const healthCheckSchema = z.strictObject({
 }).refine((health) => (health.http === undefined) !== (health.tcp === undefined), 'give exactly one of http or tcp')
 type HealthCheck = z.infer<typeof healthCheckSchema>
 
+/**
+ * Environment variables read from files on the host at each start, so that a secret is not flooded
+ * in the policy: NAME → a file under DATA/secrets/ (no '..', no symlink out of it), at most 64 KiB,
+ * one trailing newline dropped. A missing file fails the start, naming it.
+ */
+export const envFilesSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+  z.string().min(1).max(255).refine((path) => !path.split(/[\\/]/).includes('..') && !isAbsolute(path), 'must be a path under the data dir\'s secrets/ directory, without ..'))
+
 const processWorkloadSchema = z.object({
   kind: z.literal('process'),
   health: healthCheckSchema.optional(),
@@ -60,7 +68,16 @@ const processWorkloadSchema = z.object({
   args: z.array(z.string().max(65_536)).max(1_024).optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string().max(65_536)).optional(),
   cwd: z.string().max(4_096).optional(),
+  /**
+   * Environment variables read from files on the host at each start, so that a secret is not flooded
+   * in the policy: NAME → a file under DATA/secrets/ (no '..', no symlink out of it), at most 64 KiB,
+   * one trailing newline dropped. A missing file fails the start, naming it.
+   */
+  envFiles: envFilesSchema.optional(),
 })
+
+/** The most a secret file may hold. */
+const secretBytesMax = 64 * 1024
 
 const stateSchema = z.strictObject({
   /** Null between the intent and the spawn (or a crash in between): see `instance`. */
@@ -184,6 +201,7 @@ export class ProcessActuator implements Actuator {
 
   private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number, epoch: number | undefined): Promise<void> {
     const spec = processWorkloadSchema.parse(workload)
+    const secrets = await this.readEnvFiles(spec.envFiles ?? {}) // before the intent: a missing secret starts nothing
     const instance = randomBytes(8).toString('hex')
     const intent: IntentState = {
       pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts, ...(epoch === undefined ? {} : { epoch }),
@@ -197,7 +215,7 @@ export class ProcessActuator implements Actuator {
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
       cwd: spec.cwd === undefined ? workDir : isAbsolute(spec.cwd) ? spec.cwd : resolve(workDir, spec.cwd),
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance, ...(epoch === undefined ? {} : { SHOAL_EPOCH: String(epoch) }) },
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, ...secrets, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance, ...(epoch === undefined ? {} : { SHOAL_EPOCH: String(epoch) }) },
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     })
@@ -227,6 +245,32 @@ export class ProcessActuator implements Actuator {
     this.supervised.set(resourceId, entry)
     this.watchHealth(resourceId, entry)
     child.once('exit', (code, signal) => this.onExit(resourceId, entry, signal === null ? `exited with code ${code}` : `killed by ${signal}`))
+  }
+
+  /** The values of a workload's envFiles, read from DATA/secrets/ (see processWorkloadSchema). */
+  private async readEnvFiles (envFiles: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+    const root = join(this.options.dataDir, 'secrets')
+    const values: Record<string, string> = {}
+    for (const [name, path] of Object.entries(envFiles)) {
+      const file = join(root, path)
+      let real: string
+      try {
+        real = await realpath(file)
+      } catch {
+        throw new Error(`envFiles.${name}: no secret file ${file}`)
+      }
+      if (!real.startsWith((await realpath(root)) + sep)) throw new Error(`envFiles.${name}: ${file} leads out of ${root} through a symlink`)
+      const handle = await open(real, 'r')
+      try {
+        const buffer = Buffer.alloc(secretBytesMax + 1)
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+        if (bytesRead > secretBytesMax) throw new Error(`envFiles.${name}: ${file} is larger than ${secretBytesMax} bytes`)
+        values[name] = buffer.subarray(0, bytesRead).toString('utf8').replace(/\r?\n$/, '')
+      } finally {
+        await handle.close()
+      }
+    }
+    return values
   }
 
   /** Runs the workload's health check every intervalMs while this entry is current. */

@@ -7,7 +7,7 @@
 //   selector: {role: web}         cordon: true
 //   spread: zone                  labels: {zone: b}
 //   slots: 1
-//   process: {command, args, env, cwd}     # or
+//   process: {command, args, env, cwd, envFiles: {DB_PASSWORD: db-password}}   # (DATA/secrets/db-password) or
 //   file: {path, content, mode: "0644"}
 //   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
 //            healthyDeadline: 5m, autoRevert: true, canary: 1,
@@ -20,7 +20,7 @@
 import { z } from 'zod'
 import type { PolicySpec, UpdateSettings, WorkloadSpec } from '../core/index.ts'
 import { parseDuration } from '../cli/values.ts'
-import { healthCheckSchema } from '../actuators/process.ts'
+import { envFilesSchema, healthCheckSchema } from '../actuators/process.ts'
 import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/codec.ts'
 import { InputError, parseYamlDocuments } from '../yaml-input.ts'
 
@@ -30,6 +30,7 @@ const processSchema = z.strictObject({
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string().max(65_536)).optional(),
   cwd: z.string().max(4_096).optional(),
   health: healthCheckSchema.optional(),
+  envFiles: envFilesSchema.optional(),
 })
 
 const fileSchema = z.strictObject({

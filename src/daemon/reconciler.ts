@@ -120,6 +120,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       mesh: options.mesh,
       monotonicNow: this.monotonicNow,
       fenceMs: options.fenceMs ?? options.mesh.config.deadIntervalMs + 1_000,
+      settleMs: options.mesh.config.deadIntervalMs,
       lookAgainIn: (ms) => { this.lookAgainIn(ms) },
     })
   }

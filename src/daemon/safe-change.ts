@@ -8,7 +8,8 @@
 //   - start (a `partition: majority` service): not while a node that was running it left this node's
 //     component less than `fenceMs` ago — the time that node needs to notice it is in a minority and
 //     stop (its dead interval, a recompute, the actuator's stop grace, and a margin). The new replica
-//     gets a fencing epoch one above any this node has seen for the service.
+//     gets a fencing epoch one above any this node has seen for the service. And not until the view
+//     has assigned it here for `settleMs`: during a heal two nodes may briefly both rank first.
 // And it reports each replica `available` once running for the service's minHealthyForMs without a
 // break, and a spec `failedSpec` on a replica that was not available on it within healthyDeadlineMs
 // of its start, so that no node ever compares its clock with another's. A reverted rollout's replicas
@@ -32,6 +33,8 @@ export interface SafeChangeOptions {
   readonly monotonicNow: () => number
   /** How long after a holder of a majority service leaves this node's component it may start here. */
   readonly fenceMs: number
+  /** How long a majority service's replica must stay assigned here before it starts (see `settled`). */
+  readonly settleMs: number
   /** Asks for another look after `ms` (a replica will have been healthy long enough by then). */
   readonly lookAgainIn: (ms: number) => void
 }
@@ -49,6 +52,8 @@ export class SafeChange {
   /** Nodes of the last view's component, and when each node last left it. */
   private lastComponent: ReadonlySet<NodeId> = new Set()
   private readonly leftAt = new Map<NodeId, number>()
+  /** Per resource the view assigns me: since when, without a break. */
+  private readonly assignedSince = new Map<string, number>()
   private readonly startedAtMs: number
 
   constructor (options: SafeChangeOptions) {
@@ -69,10 +74,11 @@ export class SafeChange {
     view: TargetView, mine: readonly Assignment[], observed: readonly ObservedWorkload[], provisional: ReadonlySet<string>,
   ): { gates: Required<PlanGates>, waiting: boolean } {
     this.noteComponent(view)
+    this.noteAssignments(mine)
     const now = this.options.monotonicNow()
     for (const id of this.letGoSince.keys()) if (mine.some((assignment) => assignment.resourceId === id)) this.letGoSince.delete(id)
     const gates: Required<PlanGates> = {
-      mayStart: (resourceId) => this.fenced(view, resourceId, now) === undefined,
+      mayStart: (resourceId) => this.fenced(view, resourceId, now) === undefined && this.settled(resourceId, now),
       mayReplace: (resourceId) => this.rolloutLetsGo(view, resourceId),
       mayStop: (resourceId) => this.mayStop(view, observed, provisional, resourceId, now),
     }
@@ -183,6 +189,28 @@ export class SafeChange {
       if (runs && now - (this.leftAt.get(record.nodeId) ?? this.startedAtMs) < this.options.fenceMs) return record.nodeId
     }
     return undefined
+  }
+
+  /**
+   * For a majority service's replica: whether the view has assigned it to me for `settleMs` without a
+   * break. While a partition heals, two nodes can each see a component in which they rank first (each
+   * not yet seeing the other), and both would start the singleton; views agree again within a flood
+   * or two, so waiting a little lets the one that is not assigned any more not start at all. Measured
+   * by the lab's nemesis (seed 42, 7 nodes): without it, db ran twice for a moment after a heal.
+   */
+  private settled (resourceId: string, now: number): boolean {
+    const service = this.serviceSpec(serviceOfResource(resourceId, this.options.mesh.peerId))
+    if (service?.partition !== 'majority') return true
+    const waitedMs = now - (this.assignedSince.get(resourceId) ?? now)
+    if (waitedMs >= this.options.settleMs) return true
+    this.options.lookAgainIn(this.options.settleMs - waitedMs + 1)
+    return false
+  }
+
+  private noteAssignments (mine: readonly Assignment[]): void {
+    const now = this.options.monotonicNow()
+    for (const id of this.assignedSince.keys()) if (!mine.some((assignment) => assignment.resourceId === id)) this.assignedSince.delete(id)
+    for (const assignment of mine) if (!this.assignedSince.has(assignment.resourceId)) this.assignedSince.set(assignment.resourceId, now)
   }
 
   private noteComponent (view: TargetView): void {
