@@ -139,6 +139,20 @@ describe.skipIf(unavailable !== undefined)('the fault lab: 5 daemons in network 
     expect(await generationOf1()).toBeGreaterThan(before)
     await noStrayProcesses(3)
   }, 90_000)
+
+  it('a node whose disk is full keeps answering and starts nothing it cannot record; with room again, the fleet converges and nothing is lost', async () => {
+    await lab.diskFull(3)
+    await apply(0, 5, 'v4') // every node is asked to run web, node 3 too
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const full = await lab.status(3)
+    expect(full).toBeDefined() // still serving its API
+    expect(full?.running.filter((id) => id.startsWith('web@'))).toEqual([]) // its start (or replace) could not be recorded, so it did not happen
+    const stray = (await lab.workloadPids()).filter((pid) => !lab.accountedPids().includes(pid))
+    expect(stray).toEqual([]) // a start whose intent cannot be written spawns nothing
+    await lab.diskFree(3)
+    await converged(all, 5, 30_000)
+    await noStrayProcesses(5)
+  }, 90_000)
 })
 
 describe.skipIf(unavailable !== undefined)('the nemesis and the lab command', () => {

@@ -9,7 +9,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -101,6 +101,11 @@ export class Lab {
       }
     }
     await destroyNetwork(state)
+    // Data dirs on a tmpfs (diskFull): unmounted lazily, whatever still holds them.
+    for (let i = 0; i < state.nodes; i++) {
+      const dataDir = join(dir, `node-${i}`)
+      if (isMountPoint(dataDir)) await sh('umount', ['-l', dataDir]).catch(() => undefined)
+    }
   }
 
   node (index: number): LabNode {
@@ -193,14 +198,51 @@ export class Lab {
    */
   async clockOffset (index: number, ms: number): Promise<void> {
     this.offsets.set(index, ms)
-    const node = this.node(index)
-    const child = node.child
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    }
+    await this.stopDaemon(index)
     await this.startNode(index)
+  }
+
+  /** SIGTERM of the daemon (a clean restart's first half: its workloads keep running), and its exit. */
+  private async stopDaemon (index: number): Promise<void> {
+    const child = this.node(index).child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+
+  /**
+   * Node `index`'s disk is full: its daemon restarts (SIGTERM: workloads stay) on a data dir moved onto
+   * a small tmpfs, which is then filled up to the last byte. `diskFree` makes room again.
+   */
+  async diskFull (index: number): Promise<void> {
+    const node = this.node(index)
+    if (!isMountPoint(node.dataDir)) {
+      await this.stopDaemon(index)
+      const aside = `${node.dataDir}.before-tmpfs`
+      await sh('cp', ['-a', node.dataDir, aside])
+      await sh('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', node.dataDir])
+      await sh('cp', ['-a', `${aside}/.`, node.dataDir])
+      await rm(aside, { recursive: true, force: true })
+      await this.startNode(index)
+    }
+    // Fill it: a file that grows until the tmpfs says no more.
+    const filler = await open(join(node.dataDir, 'filler'), 'a')
+    try {
+      const chunk = Buffer.alloc(1024 * 1024)
+      for (let size = chunk.length; size >= 1; size = Math.floor(size / 2)) {
+        for (;;) {
+          try { await filler.write(chunk, 0, size) } catch { break }
+        }
+      }
+    } finally {
+      await filler.close()
+    }
+  }
+
+  /** Undoes diskFull's filling (the data dir stays on its tmpfs until the lab goes down). */
+  async diskFree (index: number): Promise<void> {
+    await rm(join(this.node(index).dataDir, 'filler'), { force: true })
   }
 
   /** Processes in the lab's namespaces that are not a daemon: the workloads, as the OS sees them. */
@@ -276,6 +318,15 @@ export class Lab {
       }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
+  }
+}
+
+/** Whether `path` is a mount point (its own line in /proc/self/mounts). */
+function isMountPoint (path: string): boolean {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === path)
+  } catch {
+    return false
   }
 }
 
