@@ -7,6 +7,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
 import { Lab, labUnavailable, runNemesis, startLab } from '../src/testing/index.ts'
+import { sh } from '../src/lab/network.ts'
 import type { StatusReport } from '../src/daemon/daemon.ts'
 import { builtCli, ensureBuilt } from './fixtures/build.ts'
 
@@ -153,6 +154,17 @@ describe.skipIf(unavailable !== undefined)('the fault lab: 5 daemons in network 
     await converged(all, 5, 30_000)
     await noStrayProcesses(5)
   }, 90_000)
+
+  it('a node limited to 256 kbit/s (tc tbf) still converges with the others; the limit lifts', async () => {
+    await lab.bandwidth(4, '256kbit')
+    expect(await sh('ip', ['netns', 'exec', lab.node(4).namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'])).toMatch(/tbf .*rate 256Kbit/)
+    await apply(2, 5, 'v5')
+    await converged(all, 5, 30_000)
+    await lab.bandwidth(4, null)
+    expect(await sh('ip', ['netns', 'exec', lab.node(4).namespace, 'tc', 'qdisc', 'show', 'dev', 'eth0'])).not.toMatch(/tbf/)
+    await noStrayProcesses(5)
+  }, 60_000)
+
 })
 
 describe.skipIf(unavailable !== undefined)('the nemesis and the lab command', () => {
