@@ -245,11 +245,16 @@ describe('bad input is refused and counted, and every node keeps working', () =>
 
     expect(await victim.ingest(new Uint8Array([0xde, 0xad, 0xbe, 0xef]), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed' })
 
-    // A record of deeply nested brackets in a workload's free-form field (validly signed, so it reaches
-    // parsing): refused by a linear depth scan before any recursive parse, and held against the sender.
+    // A record of deeply nested brackets in a workload's free-form field. From a key that is not an
+    // operator's it is refused before its signature is checked or its payload parsed (signer first);
+    // from the operator's (validly signed, so it reaches parsing), by a linear depth scan before any
+    // recursive parse. Either way it is held against the sender.
     const nested: unknown = JSON.parse(`${'['.repeat(3_000)}${']'.repeat(3_000)}`)
-    const deep = { kind: 'policy', policyKind: 'Service', name: 'deep', version: { hlc: { wallMs: Date.now(), counter: 0 }, signer: liar.peerId }, body: { kind: 'Service', name: 'deep', replicas: 1, selector: {}, slots: 1, workload: { kind: 'memory', nested } } }
-    expect(await victim.ingest(await sealRecord(deep as unknown as ShoalRecord, mesh.keys[1]!), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed', detail: 'payload nests deeper than 32 levels' })
+    const deepBody = { kind: 'Service', name: 'deep', replicas: 1, selector: {}, slots: 1, workload: { kind: 'memory', nested } }
+    const deep = { kind: 'policy', policyKind: 'Service', name: 'deep', version: { hlc: { wallMs: Date.now(), counter: 0 }, signer: liar.peerId }, body: deepBody }
+    expect(await victim.ingest(await sealRecord(deep as unknown as ShoalRecord, mesh.keys[1]!), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'not-an-operator' })
+    const deepFromOperator = await mesh.operator.sign(deepBody as unknown as ServiceSpec)
+    expect(await victim.ingest(deepFromOperator.envelope, liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'malformed', detail: 'payload nests deeper than 32 levels' })
     expect(nestedDeeperThan('{"a":"[[[{{\\"[[","b":[1,[2]]}', 3)).toBe(false) // brackets in strings do not count
     expect(nestedDeeperThan('{"b":[1,[2]]}', 2)).toBe(true)
     expect(await victim.ingest(new Uint8Array(fastNetConfig.recordBytesMax + 1), liar.peerId)).toMatchObject({ verdict: 'reject', reason: 'oversized' })

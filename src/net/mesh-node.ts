@@ -431,12 +431,15 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       if (this.blocked.has(source)) return this.ignore('blocked-sender')
       if (this.refuses(source)) return this.reject('sender-not-admitted', source)
     }
-    const opened = await openRecord(envelope, this.config.recordBytesMax)
-    if (!opened.ok) return this.reject(opened.failure, opened.detail)
+    const opened = await openRecord(envelope, this.config.recordBytesMax, (kind, signerId) => {
+      if (kind === 'policy') return this.operators.has(signerId) ? undefined : 'not-an-operator'
+      // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
+      return signerId !== this.peerId && this.refuses(signerId) ? 'node-not-admitted' : undefined
+    })
+    if (!opened.ok) return opened.failure === 'node-not-admitted' ? this.ignore('node-not-admitted') : this.reject(opened.failure, opened.detail)
     const record = opened.record
     const nowMs = this.now()
     if (record.kind === 'policy') {
-      if (!this.operators.has(opened.signerId)) return this.reject('not-an-operator', opened.signerId)
       if (!isWithinClockSkew(record.version.hlc, nowMs, this.config.maxClockSkewMs)) return this.ignore('from-the-future')
     } else if (record.originatedAtMs > nowMs + this.config.maxClockSkewMs) {
       // A record from the future would never age out, and its hold would last past holdMaxMs.
