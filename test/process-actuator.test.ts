@@ -212,7 +212,7 @@ describe('process actuator', () => {
 
   it('the restart back-off grows while a process keeps crashing, and starts over once it ran long enough', async () => {
     const dataDir = await tempDir('shoal-proc-')
-    const actuator = newActuator(dataDir, { backoffResetMs: 1_500 })
+    const actuator = newActuator(dataDir, { backoffResetMs: 4_000 }) // well above a crash-and-restart round, even on a busy machine
     await actuator.ensure('web@node-1', sleeper(join(dataDir, 'out')), 'h1')
     const crashAndReadDelay = async (): Promise<number> => {
       const pid = await pidOf(dataDir, 'web@node-1')
@@ -226,10 +226,17 @@ describe('process actuator', () => {
       }, 5_000)
       const recordedPid = (): number | null => (JSON.parse(readFileSync(join(dataDir, 'actuators', 'process', 'web%40node-1.json'), 'utf8')) as { pid: number | null }).pid
       await waitFor('restarted', () => { const now = recordedPid(); return now !== null && now !== pid && alive(now) }, 5_000)
+      // And the actuator supervises the new process: its state file is written a moment before, and a
+      // crash in between was observed through the old entry (its "restarting in" line: a wrong delay).
+      let supervised = false
+      await waitFor('supervised again', () => {
+        void actuator.observe().then((w) => { supervised ||= w[0]?.phase === 'running' && w[0].lastError === undefined })
+        return supervised
+      }, 5_000)
       return delay as number
     }
     expect([await crashAndReadDelay(), await crashAndReadDelay(), await crashAndReadDelay()]).toEqual([100, 200, 400])
-    await new Promise((resolve) => setTimeout(resolve, 1_700)) // ran long enough: healthy again
+    await new Promise((resolve) => setTimeout(resolve, 4_200)) // ran long enough: healthy again
     expect(await crashAndReadDelay()).toBe(100)
   })
 
