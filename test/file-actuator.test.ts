@@ -2,12 +2,13 @@
 // drift repaired by the planner, a hand-edited file never deleted, and confinement: no '..', absolute
 // paths only under the daemon's fileRoots, no symlinked way out, no setuid bits, bounded reads.
 
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from './fixtures/temp.ts'
 import { plan, type Assignment } from '../src/core/index.ts'
 import { FileActuator } from '../src/actuators/index.ts'
+import { sweepTemporaryFiles, writeFileAtomically } from '../src/actuators/file.ts'
 
 const workload = { kind: 'file', path: 'etc/motd', content: 'hello\n', mode: 0o640 }
 const assignment: Assignment = { resourceId: 'motd@me', service: 'motd', nodeId: 'me', slots: 1, specHash: 'h1', workload }
@@ -89,5 +90,25 @@ describe('file actuator', () => {
     await actuator.ensure('motd@me', workload, 'h1')
     await writeFile(join(dataDir, 'files/etc/motd'), Buffer.alloc(5 * 1024 * 1024, 0x61))
     expect(await actuator.observe()).toMatchObject([{ resourceId: 'motd@me', phase: 'failed', specHash: '' }])
+  })
+})
+
+describe('writeFileAtomically and the temporary-file sweep (issue 22 item 17)', () => {
+  it('a write that fails leaves no temporary file; the sweep removes those a crash left, and nothing else', async () => {
+    const dir = await tempDir('shoal-atomic-')
+    await mkdir(join(dir, 'target-is-a-directory'))
+    await expect(writeFileAtomically(join(dir, 'target-is-a-directory'), Buffer.from('x'), 0o600)).rejects.toThrow()
+    expect(await readdir(dir)).toEqual(['target-is-a-directory'])
+
+    await mkdir(join(dir, 'actuators', 'process'), { recursive: true })
+    await mkdir(join(dir, 'work', 'web'), { recursive: true })
+    await writeFile(join(dir, '.k3j2h1.shoal-tmp'), 'half a records file')
+    await writeFile(join(dir, 'actuators', 'process', '.a1b2c3.shoal-tmp'), 'half a state file')
+    await writeFile(join(dir, 'actuators', 'process', 'web%40n1.json'), '{}')
+    await writeFile(join(dir, 'work', 'web', '.x9y8.shoal-tmp'), 'a workload\'s own file')
+    expect(await sweepTemporaryFiles(dir, ['work', 'logs'])).toBe(2)
+    expect((await readdir(dir)).sort()).toEqual(['actuators', 'target-is-a-directory', 'work'])
+    expect(await readdir(join(dir, 'actuators', 'process'))).toEqual(['web%40n1.json'])
+    expect(await readdir(join(dir, 'work', 'web'))).toEqual(['.x9y8.shoal-tmp'])
   })
 })

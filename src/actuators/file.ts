@@ -123,19 +123,49 @@ export class FileActuator implements Actuator {
 }
 
 /** Temp file in the same directory, fsync, rename over the target, fsync the directory. */
+/** What a temporary file of writeFileAtomically ends with (`.<random>.shoal-tmp`). */
+const temporarySuffix = '.shoal-tmp'
+
+/**
+ * Removes temporary files a crash left behind (between writing and renaming) under `dir`, down to
+ * `depth` levels, skipping the directories named in `skip`. The daemon runs it on its data dir at start.
+ */
+export async function sweepTemporaryFiles (dir: string, skip: readonly string[] = [], depth = 4): Promise<number> {
+  let removed = 0
+  let entries
+  try {
+    entries = await readdir(dir, { withFileTypes: true })
+  } catch {
+    return 0
+  }
+  for (const entry of entries) {
+    if (entry.isDirectory() && depth > 0 && !skip.includes(entry.name)) removed += await sweepTemporaryFiles(join(dir, entry.name), [], depth - 1)
+    else if (entry.isFile() && /^\.[a-z0-9]+\.shoal-tmp$/.test(entry.name)) {
+      await rm(join(dir, entry.name), { force: true })
+      removed++
+    }
+  }
+  return removed
+}
+
 export async function writeFileAtomically (path: string, content: Uint8Array, mode: number): Promise<void> {
   const directory = dirname(path)
   await mkdir(directory, { recursive: true })
-  const temporary = join(directory, `.${Math.random().toString(36).slice(2)}.shoal-tmp`)
-  const handle = await open(temporary, 'w', mode)
+  const temporary = join(directory, `.${Math.random().toString(36).slice(2)}${temporarySuffix}`)
   try {
-    await handle.writeFile(content)
-    await handle.chmod(mode)
-    await handle.sync()
-  } finally {
-    await handle.close()
+    const handle = await open(temporary, 'w', mode)
+    try {
+      await handle.writeFile(content)
+      await handle.chmod(mode)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temporary, path)
+  } catch (error) {
+    await rm(temporary, { force: true }) // a full disk, say: leave nothing half-written behind
+    throw error
   }
-  await rename(temporary, path)
   const directoryHandle = await open(directory, 'r')
   try {
     await directoryHandle.sync()

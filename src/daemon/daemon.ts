@@ -21,7 +21,7 @@ import {
   computeView, describeQuorum, describeRollout, judgeConvergence, rolloutsUnderway, type Action, type Labels, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
 } from '../core/index.ts'
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
-import { writeFileAtomically } from '../actuators/file.ts'
+import { sweepTemporaryFiles, writeFileAtomically } from '../actuators/file.ts'
 import { defaultNetConfig, MeshNode, peerIdOf, type NetConfig } from '../net/index.ts'
 import { shoalVersion } from '../package.ts'
 import type { Cluster } from './cluster.ts'
@@ -131,6 +131,9 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     const store = new DataStore(options.dataDir)
     await store.prepare()
     await lockDataDir(options.dataDir)
+    // Half-written files a crash left between write and rename (the workloads' own dirs are theirs).
+    const swept = await sweepTemporaryFiles(options.dataDir, ['work', 'logs'])
+    if (swept > 0) log.info({ files: swept }, 'removed temporary files left by an interrupted write')
     const privateKey = await store.loadOrCreateIdentity()
     const generation = await store.nextGeneration()
     const holdUntilMs = await store.readCleanShutdown(Date.now())
