@@ -38,7 +38,7 @@ import type { RecordDB } from './recorddb.ts'
 import { describeQuorum, quorumOf, type Quorum } from './quorum.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
-  holdEndMs, workloadHash,
+  holdEndMs, policyKey, workloadHash,
   type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
@@ -330,6 +330,12 @@ export function resourceIdOf (service: string, nodeId: NodeId): string {
 export function serviceOfResource (resourceId: string, nodeId: NodeId): string | undefined {
   const suffix = `@${nodeId}`
   return resourceId.endsWith(suffix) && resourceId.length > suffix.length ? resourceId.slice(0, -suffix.length) : undefined
+}
+
+/** The live Service policy named `name`, if the database holds one. */
+export function serviceSpecOf (db: RecordDB, name: string): ServiceSpec | undefined {
+  const policy = db.get(policyKey('Service', name))
+  return policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
 }
 
 function activePolicies (db: RecordDB): { services: ServiceSpec[], nodeSettings: Map<NodeId, NodeSettingsSpec> } {

@@ -24,7 +24,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { streamSSE } from 'hono/streaming'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { describeReplica, describeRollout, policyKey, rolloutOf, type PolicyFragment } from '../core/index.ts'
+import { describeReplica, describeRollout, policyKey, rolloutOf, serviceSpecOf, type PolicyFragment } from '../core/index.ts'
 import type { Daemon } from './daemon.ts'
 
 const kinds = new Set(['Service', 'Node', 'Admission'])
@@ -116,8 +116,7 @@ export function buildApp (daemon: Daemon, options: ApiOptions): Hono {
       const view = daemon.computeView([name])
       const explanation = view.explanations.get(name)
       if (explanation === undefined) return c.json({ error: `no service ${name} in this node's policies` }, 404)
-      const policy = daemon.mesh.db.get(policyKey('Service', name))
-      const service = policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
+      const service = serviceSpecOf(daemon.mesh.db, name)
       const rollout = service === undefined ? undefined : rolloutOf(view.assignments, service, (nodeId) => daemon.mesh.db.nodeRecord(nodeId))
       return c.json({
         kind, name, viewHash: view.viewHash, ...explanation,

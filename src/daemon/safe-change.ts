@@ -16,7 +16,7 @@
 // run the service's previous workload (`targets`).
 
 import {
-  mayStopLeaver, policyKey, rolloutOf, serviceOfResource,
+  mayStopLeaver, resourceIdOf, rolloutOf, serviceOfResource, serviceSpecOf,
   type Action, type Assignment, type NodeId, type PlanGates, type ServiceSpec, type TargetView,
 } from '../core/index.ts'
 import type { ObservedWorkload } from '../actuators/index.ts'
@@ -102,7 +102,7 @@ export class SafeChange {
     let highest = 0
     for (const record of this.options.mesh.db.nodeRecords()) {
       for (const resource of record.resources) {
-        if (resource.epoch !== undefined && resource.id === `${service.name}@${record.nodeId}`) highest = Math.max(highest, resource.epoch)
+        if (resource.epoch !== undefined && resource.id === resourceIdOf(service.name, record.nodeId)) highest = Math.max(highest, resource.epoch)
       }
     }
     return highest + 1
@@ -185,7 +185,7 @@ export class SafeChange {
     const component = new Set(view.component)
     for (const record of this.options.mesh.db.nodeRecords()) {
       if (component.has(record.nodeId)) continue
-      const runs = record.resources.some((resource) => resource.id === `${service.name}@${record.nodeId}` && resource.phase !== 'failed')
+      const runs = record.resources.some((resource) => resource.id === resourceIdOf(service.name, record.nodeId) && resource.phase !== 'failed')
       if (runs && now - (this.leftAt.get(record.nodeId) ?? this.startedAtMs) < this.options.fenceMs) return record.nodeId
     }
     return undefined
@@ -241,8 +241,6 @@ export class SafeChange {
   }
 
   private serviceSpec (name: string | undefined): ServiceSpec | undefined {
-    if (name === undefined) return undefined
-    const policy = this.options.mesh.db.get(policyKey('Service', name))
-    return policy?.kind === 'policy' && policy.body?.kind === 'Service' ? policy.body : undefined
+    return name === undefined ? undefined : serviceSpecOf(this.options.mesh.db, name)
   }
 }
