@@ -17,13 +17,14 @@
 import '../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOperatorKey } from '../src/daemon/cluster.ts'
 import { OperatorSigner } from '../src/net/index.ts'
 import { daemonStatus, ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+import { pidsWithArgument } from '../src/testing/processes.ts'
 
 const { values } = parseArgs({
   options: {
@@ -65,10 +66,8 @@ function rssMb (pid: number): number {
 }
 
 function killWorkloads (): void {
-  for (const entry of readdirSync('/proc')) {
-    try {
-      if (/^\d+$/.test(entry) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker)) process.kill(Number(entry), 'SIGKILL')
-    } catch { /* gone */ }
+  for (const pid of pidsWithArgument(marker)) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
   }
 }
 

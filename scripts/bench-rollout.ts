@@ -9,7 +9,6 @@
 // minHealthyFor; an HTTP health check is left out because a service's check names one port, and the
 // replicas of one host cannot all listen on it (the fault lab's namespaces, issue 23, will allow it).
 
-import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { ShoalCli, type DaemonHandle } from '../test/fixtures/shoal-cli.ts'
+import { processesWithArgument } from '../src/testing/processes.ts'
 
 const { values } = parseArgs({
   options: {
@@ -32,15 +32,7 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 
 /** Pids of this run's replicas, with whether each runs the new version. */
 function replicas (): Array<{ pid: number, v2: boolean }> {
-  const found: Array<{ pid: number, v2: boolean }> = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      if (args.includes(token)) found.push({ pid: Number(entry), v2: args.includes('v2') })
-    } catch { /* gone */ }
-  }
-  return found
+  return processesWithArgument(token).map(({ pid, args }) => ({ pid, v2: args.includes('v2') }))
 }
 
 function serviceYaml (version: 'v1' | 'v2'): string {

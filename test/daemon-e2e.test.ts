@@ -5,13 +5,13 @@
 // the grace time → its workload keeps its pid and nothing starts elsewhere.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { createServer, type AddressInfo } from 'node:net'
 import { ShoalCli, type DaemonHandle } from './fixtures/shoal-cli.ts'
+import { pidsWithArgument } from '../src/testing/processes.ts'
 
 interface Status {
   node: string
@@ -26,14 +26,7 @@ const token = `shoal-e2e-${randomBytes(4).toString('hex')}`
 
 /** OS processes whose command line carries this run's token: the real replicas. */
 function workloadPids (): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(token)) pids.push(Number(entry))
-    } catch { /* gone */ }
-  }
-  return pids.sort((a, b) => a - b)
+  return pidsWithArgument(token)
 }
 
 describe('shoal daemon, end to end through the CLI', () => {
@@ -174,7 +167,7 @@ describe('shoal daemon, end to end through the CLI', () => {
     expect(before).toHaveLength(3)
     await cli.ok('apply', '-f', changed, '--data', first.dataDir)
     let fewest = Infinity
-    const isV2 = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('v2') } catch { return false } }
+    const isV2 = (pid: number): boolean => pidsWithArgument('v2', [pid]).length === 1
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline) {
       const pids = workloadPids()
@@ -195,7 +188,7 @@ describe('shoal daemon, end to end through the CLI', () => {
     const first = daemons[0] as DaemonHandle
     const v3 = await webVersion('v3', '{ canary: 1 }')
     await cli.ok('apply', '-f', v3, '--data', first.dataDir)
-    const onV3 = (): number => workloadPids().filter((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('v3') } catch { return false } }).length
+    const onV3 = (): number => pidsWithArgument('v3', workloadPids()).length
     await waitUntil('the canary on v3', () => onV3() === 1, 20_000)
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     expect(onV3()).toBe(1) // the others wait

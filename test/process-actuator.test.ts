@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tempDir } from './fixtures/temp.ts'
 import { ProcessActuator } from '../src/actuators/index.ts'
-import { waitFor } from '../src/testing/index.ts'
+import { pidsWithArgument, waitFor } from '../src/testing/index.ts'
 
 const actuators: ProcessActuator[] = []
 afterEach(async () => {
@@ -130,10 +130,7 @@ describe('process actuator', () => {
     await mkdir(join(dataDir, 'actuators', 'process', `${encodeURIComponent('web@node-1')}.json`), { recursive: true })
     await expect(actuator.ensure('web@node-1', { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] }, 'h1')).rejects.toThrow()
     await new Promise((resolve) => setTimeout(resolve, 300)) // a process spawned anyway would be up by now
-    const withMarker = readdirSync('/proc').filter((entry) => {
-      try { return /^\d+$/.test(entry) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker) } catch { return false }
-    })
-    expect(withMarker).toEqual([])
+    expect(pidsWithArgument(marker)).toEqual([])
   })
 
   it('after a crash between spawn and recording the pid, a new actuator finds the process by its token and adopts it', async () => {
@@ -245,9 +242,6 @@ describe('process actuator', () => {
     const actuator = newActuator(dataDir)
     const marker = `orphan-check-${process.pid}-${Date.now()}`
     const workload = { kind: 'process', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', marker] }
-    const withMarker = (): number[] => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((entry) => {
-      try { return readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker) } catch { return false }
-    }).map(Number)
     // The restart timer fires 100 ms after the exit is seen; remove lands at different moments around it.
     for (let offsetMs = 60; offsetMs <= 160; offsetMs += 10) {
       await actuator.ensure('web@node-1', workload, `h${offsetMs}`)
@@ -257,7 +251,7 @@ describe('process actuator', () => {
       await new Promise((resolve) => setTimeout(resolve, offsetMs))
       await actuator.remove('web@node-1')
       await new Promise((resolve) => setTimeout(resolve, 150))
-      expect(withMarker(), `remove ${offsetMs} ms after the exit`).toEqual([])
+      expect(pidsWithArgument(marker), `remove ${offsetMs} ms after the exit`).toEqual([])
       expect(await actuator.observe()).toEqual([])
     }
   })

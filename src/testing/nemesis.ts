@@ -10,9 +10,9 @@
 // lab that no live daemon accounts for; every node holding the last version of each policy applied.
 
 import { appendFile, writeFile } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLab, type Lab } from './lab.ts'
+import { pidsWithArgument } from './processes.ts'
 import { seededRandom } from './random.ts'
 import type { StatusReport } from '../daemon/daemon.ts'
 
@@ -80,9 +80,7 @@ export async function runNemesis (options: NemesisOptions): Promise<NemesisRepor
   }
 
   /** The lab's workload processes by service name, as the OS sees them. */
-  const processesOf = async (service: string): Promise<number[]> => (await lab.workloadPids()).filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(service) } catch { return false }
-  })
+  const processesOf = async (service: string): Promise<number[]> => pidsWithArgument(service, await lab.workloadPids())
 
   let sampling = true
   const sampler = (async () => {
