@@ -155,14 +155,15 @@ export async function sealRecord (record: ShoalRecord, key: PrivateKey): Promise
 
 export type OpenFailure =
   | 'oversized' | 'malformed' | 'unknown-payload-type' | 'bad-signature' | 'schema' | 'not-canonical' | 'wrong-signer'
-  | 'not-an-operator' | 'node-not-admitted'
+  | 'not-an-operator' | 'node-not-admitted' | 'over-rate'
 
 /**
  * Whether a signer may speak for this kind of record at all, asked before the signature is verified
  * and before the payload is parsed: a record from a key that is not an operator's (a policy) or not
- * admitted (a node record) costs a set lookup, not an ed25519 verify and a parse (issue 22 item 5).
+ * admitted (a node record) costs a set lookup, not an ed25519 verify and a parse (issue 22 item 5);
+ * so does one from a signer sending versions faster than it may (core/arrival-limit.ts).
  */
-export type Authorise = (kind: 'node' | 'policy', signerId: string) => 'not-an-operator' | 'node-not-admitted' | undefined
+export type Authorise = (kind: 'node' | 'policy', signerId: string) => 'not-an-operator' | 'node-not-admitted' | 'over-rate' | undefined
 
 export type OpenResult =
   | { readonly ok: true, readonly record: ShoalRecord, readonly signerId: string }

@@ -24,6 +24,14 @@ export interface NetConfig {
   readonly originateHoldMs: number
   readonly originateMaxHoldMs: number
   /**
+   * New versions of one record taken in back to back, then per second (core/arrival-limit.ts, OSPF's
+   * MinLSArrival): a signer originating faster has the rest ignored until it slows down, and digest
+   * sync brings its newest version then. Well above what the origination throttle lets an honest node
+   * send (about six in its first two seconds of change, then one a second).
+   */
+  readonly recordArrivalBurst: number
+  readonly recordArrivalsPerSecond: number
+  /**
    * A change of workload status alone (started, stopped, failed) is announced this long after it, not
    * originateDelayMs: no view depends on it (convergence does not wait for it; `shoal status` does),
    * so it need not compete with the recomputes and floods the same change set going.
@@ -97,6 +105,8 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   // OSPF uses 5 s (MinLSInterval); measured with 5 daemons, back-to-back applies then waited out the
   // whole 5 s hold (apply → converged 5.0 s). 1 s still bounds a flapping node to one record a second.
   originateMaxHoldMs: 1_000,
+  recordArrivalBurst: 20,
+  recordArrivalsPerSecond: 4,
   statusAnnounceDelayMs: 20, // one daemon per host: nothing to wait for
   refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
   maxAgeMs: 2 * 60 * 60_000, // four missed refreshes

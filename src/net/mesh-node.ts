@@ -32,7 +32,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  admittedNodeIds, componentFrom, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, noteChange, RecordDB, runDue,
+  admittedNodeIds, ArrivalLimiter, componentFrom, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, nodeRecordKey, noteChange, recordKey, RecordDB, runDue,
   type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
@@ -83,7 +83,7 @@ export interface MeshNodeInit {
 }
 
 export type RefusalReason = OpenFailure | 'sender-not-admitted' | 'not-an-operator' | 'internal-error'
-export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender'
+export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender' | 'over-rate'
 
 export interface IngestResult {
   readonly verdict: 'accept' | 'ignore' | 'reject'
@@ -161,6 +161,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Connected peers with a completed digest sync on the current connection: our adjacencies. */
   private readonly synced = new Set<string>()
   private readonly dialling = new Set<string>()
+  /** New versions taken in, per record key (core/arrival-limit.ts). */
+  private readonly arrivals: ArrivalLimiter
   private stopped = false
   private wire!: Wire
 
@@ -179,6 +181,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
+    this.arrivals = new ArrivalLimiter({ burst: this.config.recordArrivalBurst, perSecond: this.config.recordArrivalsPerSecond })
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
       const peerId = multiaddr(address).getPeerId()
       return peerId === null ? [] : [peerId]
@@ -254,6 +257,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)
+      this.arrivals.prune(monotonicNow())
       // A node whose record aged out has left (or was never heard of again): stop dialling it.
       for (const id of this.peerBook.keys()) if (this.db.nodeRecord(id) === undefined) this.peerBook.delete(id)
     })
@@ -431,13 +435,22 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       if (this.blocked.has(source)) return this.ignore('blocked-sender')
       if (this.refuses(source)) return this.reject('sender-not-admitted', source)
     }
+    const arrivedAtMs = monotonicNow()
     const opened = await openRecord(envelope, this.config.recordBytesMax, (kind, signerId) => {
       if (kind === 'policy') return this.operators.has(signerId) ? undefined : 'not-an-operator'
       // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
-      return signerId !== this.peerId && this.refuses(signerId) ? 'node-not-admitted' : undefined
+      if (signerId !== this.peerId && this.refuses(signerId)) return 'node-not-admitted'
+      // A node signs one key, its record: a signer over its rate costs no signature check. Only
+      // versions taken in use up the budget, so a forger cannot spend an honest node's.
+      return this.arrivals.allows(nodeRecordKey(signerId), arrivedAtMs) ? undefined : 'over-rate'
     })
-    if (!opened.ok) return opened.failure === 'node-not-admitted' ? this.ignore('node-not-admitted') : this.reject(opened.failure, opened.detail)
+    if (!opened.ok) {
+      if (opened.failure === 'node-not-admitted' || opened.failure === 'over-rate') return this.ignore(opened.failure)
+      return this.reject(opened.failure, opened.detail)
+    }
     const record = opened.record
+    const key = recordKey(record)
+    if (!this.arrivals.allows(key, arrivedAtMs)) return this.ignore('over-rate')
     const nowMs = this.now()
     if (record.kind === 'policy') {
       if (!isWithinClockSkew(record.version.hlc, nowMs, this.config.maxClockSkewMs)) return this.ignore('from-the-future')
@@ -451,6 +464,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (isExpired(record, nowMs, this.config)) return this.ignore('expired')
     const outcome = this.db.merge(record, envelope)
     if (outcome === 'stale' || outcome === 'duplicate') return this.ignore('stale')
+    if (source !== this.peerId) this.arrivals.take(key, arrivedAtMs)
     this.counters.accepted++
     this.afterMerge(record)
     return { verdict: 'accept' }
