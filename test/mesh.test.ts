@@ -276,35 +276,42 @@ describe('bad input is refused and counted, and every node keeps working', () =>
     await waitFor('a good policy still spreads', () => mesh!.nodes.every((node) => node.db.get('policy:Service/web') !== undefined), 5_000)
   })
 
-  it('a node publishing 1,000 versions of its record a second: each other node takes in a bounded few, and all end on its newest', async () => {
-    mesh = await startMesh(4, { transport: 'memory' })
+  it('a node publishing 1,000 versions of its record a second: each other node takes in a bounded few, drops it for a while, and all end on its newest', async () => {
+    mesh = await startMesh(4, { transport: 'memory', config: { ...fastNetConfig, penaltyMs: 3_000 } })
     const [, flooder, ...others] = mesh.nodes as [MeshNode, MeshNode, ...MeshNode[]]
     await waitFor('one component of 4', () => mesh!.nodes.every((node) => node.component().size === 4), 15_000)
     const key = recordKey(flooder.db.nodeRecord(flooder.peerId) as NodeRecord)
     const takenIn = new Map<MeshNode, number>()
-    for (const node of mesh.nodes) node.on('record:merged', (record) => { if (recordKey(record) === key) takenIn.set(node, (takenIn.get(node) ?? 0) + 1) })
+    const penalised = new Map<MeshNode, string>()
+    for (const node of others) {
+      node.on('record:merged', (record) => { if (recordKey(record) === key) takenIn.set(node, (takenIn.get(node) ?? 0) + 1) })
+      node.on('peer:penalised', (peerId, reason) => { penalised.set(node, `${peerId === flooder.peerId ? 'flooder' : peerId}: ${reason}`) })
+    }
 
     const base = flooder.db.nodeRecord(flooder.peerId) as NodeRecord
     const startedAt = performance.now()
     let sent = 0
-    let last: NodeRecord = base
     while (sent < 2_000) { // ~1,000 a second: 10 every 10 ms
       for (let i = 0; i < 10; i++) {
         sent++
-        last = { ...base, version: { generation: base.version.generation, seq: base.version.seq + 1_000 + sent }, labels: { flood: String(sent) } }
-        await flooder.floodUnchecked(await sealRecord(last, mesh.keys[1]!))
+        const version = { generation: base.version.generation, seq: base.version.seq + 1_000 + sent }
+        await flooder.floodUnchecked(await sealRecord({ ...base, version, labels: { flood: String(sent) } }, mesh.keys[1]!))
       }
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     const seconds = (performance.now() - startedAt) / 1_000
-    const bound = defaultNetConfig.recordArrivalBurst + Math.ceil(seconds * defaultNetConfig.recordArrivalsPerSecond) + 1
+    const bound = fastNetConfig.recordArrivalBurst + Math.ceil(seconds * fastNetConfig.recordArrivalsPerSecond) + 1
     for (const node of others) {
       expect(takenIn.get(node) ?? 0).toBeLessThanOrEqual(bound)
       expect(node.counters.ignored['over-rate'] ?? 0).toBeGreaterThan(0)
     }
-    // Once it stops, all end on one version: the flooder, meeting versions of its own record newer than
-    // its own, jumps past them (as after a restart), and gossip or digest sync carries that everywhere.
-    await waitFor('every node holds the flooder’s newest version', () => others.every((node) => node.db.nodeRecord(flooder.peerId)?.version.seq === flooder.db.nodeRecord(flooder.peerId)?.version.seq), 20_000)
+    // Its neighbours saw it send its own record over the limit and dropped it; nobody else was dropped.
+    expect([...penalised.values()].every((what) => what === 'flooder: records over the arrival limit')).toBe(true)
+    expect(penalised.size).toBeGreaterThan(0)
+
+    // Once it stops and its penalty ends, all end on one version: the flooder, meeting versions of its
+    // own record newer than its own, jumps past them (as after a restart), and that reaches everyone.
+    await waitFor('every node holds the flooder’s newest version', () => others.every((node) => node.db.nodeRecord(flooder.peerId)?.version.seq === flooder.db.nodeRecord(flooder.peerId)?.version.seq), 30_000)
     expect(flooder.db.nodeRecord(flooder.peerId)!.version.seq).toBeGreaterThan(base.version.seq + 1_000)
   })
 

@@ -45,6 +45,31 @@ describe('data store', () => {
     expect(store.problems.map((p) => p.problem)).toEqual(['not a generation number: "oops"'])
   })
 
+  it('appends what changed to a log, and a torn append loses only its own tail', async () => {
+    const store = await freshStore()
+    const hex = (envelopes: Uint8Array[]): string[] => envelopes.map((e) => Buffer.from(e).toString('hex'))
+    await store.saveRecords([Uint8Array.of(1), Uint8Array.of(2)])
+    await store.appendRecords([Uint8Array.of(3)])
+    await store.appendRecords([Uint8Array.of(4, 4)])
+    // Appends never rewrite the snapshot: a stream of versions costs disk in proportion to the versions.
+    expect((await stat(join(store.dataDir, 'records.bin'))).size).toBe(10)
+    expect((await stat(join(store.dataDir, 'records.log'))).size).toBe(11)
+    expect(store.recordBytes).toEqual({ snapshot: 10, log: 11 })
+    expect(hex(await new DataStore(store.dataDir).loadRecords(64 * 1024))).toEqual(['01', '02', '03', '0404'])
+
+    const log = join(store.dataDir, 'records.log')
+    await writeFile(log, (await readFile(log)).subarray(0, 8)) // a crash half-way through the second append
+    const reloaded = new DataStore(store.dataDir)
+    expect(hex(await reloaded.loadRecords(64 * 1024))).toEqual(['01', '02', '03'])
+    expect(reloaded.problems[0]?.problem).toMatch(/torn at byte 5/)
+    await reloaded.appendRecords([Uint8Array.of(5)]) // lands after the good prefix, not behind the torn tail
+    expect(hex(await new DataStore(store.dataDir).loadRecords(64 * 1024))).toEqual(['01', '02', '03', '05'])
+
+    await reloaded.saveRecords([Uint8Array.of(9)]) // the snapshot takes in everything; the log empties
+    expect((await stat(log)).size).toBe(0)
+    expect(hex(await new DataStore(store.dataDir).loadRecords(64 * 1024))).toEqual(['09'])
+  })
+
   it('round-trips records, and keeps the intact prefix of a damaged file', async () => {
     const store = await freshStore()
     const envelopes = [Uint8Array.of(1, 2, 3), Uint8Array.of(4), new Uint8Array(1000).fill(7)]
@@ -55,15 +80,6 @@ describe('data store', () => {
     expect(await store.loadRecords(64 * 1024)).toHaveLength(2)
     expect(store.problems[0]?.problem).toMatch(/damaged at byte 12; kept the 2 records before it/)
     expect((await readdir(store.dataDir)).some((name) => name.startsWith('records.bin.damaged-'))).toBe(true)
-  })
-
-  it('round-trips the peer book and sets aside one that is not', async () => {
-    const store = await freshStore()
-    await store.savePeerBook(new Map([['peer-a', ['/ip4/127.0.0.1/tcp/1']]]))
-    expect(await store.loadPeerBook()).toEqual(new Map([['peer-a', ['/ip4/127.0.0.1/tcp/1']]]))
-    await writeFile(join(store.dataDir, 'peers.json'), '{not json')
-    expect(await store.loadPeerBook()).toEqual(new Map())
-    expect(store.problems).toHaveLength(1)
   })
 
   it('a clean stop is honoured within its grace time, until a start consumes it', async () => {
@@ -99,6 +115,35 @@ describe('the daemon and its data dir', () => {
       expect(await store.readCleanShutdown(Date.now())).toBe(graceUntil)
     } finally {
       busy.close()
+    }
+  })
+
+  it('saves a change by appending it to records.log, not by rewriting records.bin; a restart reads both', async () => {
+    const dir = await tempDir('shoal-store-')
+    const options = await daemonOptions(dir)
+    let daemon = await Daemon.start(options)
+    const records = join(dir, 'data', 'records.bin')
+    const log = join(dir, 'data', 'records.log')
+    try {
+      await waitFor('records saved', () => isFile(records), 5_000)
+      const snapshot = await readFile(records)
+      for (let i = 0; i < 3; i++) {
+        daemon.mesh.updateLocalState({ labels: { step: String(i) } })
+        await waitFor(`change ${i} appended`, () => statSync(log).size > 0 && daemon.mesh.db.nodeRecord(daemon.mesh.peerId)?.labels.step === String(i), 5_000)
+        await new Promise((resolve) => setTimeout(resolve, 1_200)) // a save tick
+      }
+      expect(await readFile(records)).toEqual(snapshot)
+      expect(statSync(log).size).toBeGreaterThan(0)
+    } finally {
+      await daemon.stop('final')
+    }
+    const peerId = daemon.mesh.peerId
+    daemon = await Daemon.start(options)
+    try {
+      expect(daemon.mesh.restoredOwnRecord?.nodeId).toBe(peerId)
+      expect(daemon.mesh.restoredOwnRecord?.labels.step).toBe('2')
+    } finally {
+      await daemon.stop('final')
     }
   })
 

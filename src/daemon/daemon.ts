@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  computeView, describeQuorum, describeRollout, judgeConvergence, rolloutsUnderway, type Action, type Labels, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
+  computeView, describeQuorum, describeRollout, judgeConvergence, recordKey, rolloutsUnderway, type Action, type Labels, type RecordKey, type ResourceStatus, type ServiceRollout, type ShoalRecord, type TargetView,
 } from '../core/index.ts'
 import { FileActuator, ProcessActuator, type Actuator, type ObservedWorkload } from '../actuators/index.ts'
 import { sweepTemporaryFiles, writeFileAtomically } from '../actuators/file.ts'
@@ -93,6 +93,9 @@ export interface StatusReport {
   readonly quorum: string
 }
 
+/** records.log may grow to this (or to records.bin's size, if larger) before records.bin is rewritten. */
+const minimumLogBytes = 1024 * 1024
+
 /** How long a stopped process gets between SIGTERM and SIGKILL. */
 const processStopGraceMs = 5_000
 
@@ -106,10 +109,11 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
   private readonly options: DaemonOptions
   private readonly processes: ProcessActuator
   private readonly saveTimer: NodeJS.Timeout
-  /** The database revision last saved, and the one being saved (a failed save is tried again next tick). */
-  private savedRevision = -1
-  private savingRevision: number | undefined
-  private saving: Promise<void> = Promise.resolve()
+  /** Keys of records merged since the last save (their newest envelopes are appended to the log). */
+  private unsaved = new Set<RecordKey>()
+  /** Rewrite records.bin at the next save: at start, and after a failed append (it may have torn the log). */
+  private compactNext = true
+  private saving: Promise<void> | undefined
   private stopping: Promise<void> | undefined
   private acting: Promise<void> = Promise.resolve()
 
@@ -121,7 +125,8 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
     this.reconciler = parts.reconciler
     this.processes = parts.processes
     this.generation = parts.generation
-    this.saveTimer = setInterval(() => { this.saveRecords() }, 1_000)
+    this.mesh.on('record:merged', (record) => this.unsaved.add(recordKey(record)))
+    this.saveTimer = setInterval(() => { void this.saveRecords() }, 1_000)
     this.saveTimer.unref()
     this.watch()
   }
@@ -291,26 +296,40 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       await this.mesh.stop()
       log.info('stopped; workloads stopped')
     }
-    this.savedRevision = -1
-    this.saveRecords()
     await this.saving
+    this.compactNext = true
+    await this.saveRecords()
     await rm(join(this.options.dataDir, 'daemon.json'), { force: true })
     await unlockDataDir(this.options.dataDir)
   }
 
-  /** Saves the records when they changed since the last save; one save at a time. */
-  private saveRecords (): void {
-    const revision = this.mesh.db.revision
-    if (revision === this.savedRevision || revision === this.savingRevision) return
-    this.savingRevision = revision
-    this.saving = this.saving.then(async () => {
-      await this.store.saveRecords(this.mesh.db.envelopes())
-      this.savedRevision = revision
-    }).catch((error: Error) => {
+  /**
+   * Saves what merged since the last save: appended to records.log, or, once the log outgrows
+   * records.bin (or after a failure), everything rewritten to records.bin. One save at a time; a save
+   * that fails leaves its keys for the next.
+   */
+  private async saveRecords (): Promise<void> {
+    if (this.saving !== undefined || (this.unsaved.size === 0 && !this.compactNext)) return
+    const keys = this.unsaved
+    this.unsaved = new Set()
+    const store = this.store
+    this.saving = (async () => {
+      const envelopes = [...keys].flatMap((key) => this.mesh.db.envelope(key) ?? [])
+      const appendBytes = envelopes.reduce((sum, envelope) => sum + 4 + envelope.byteLength, 0)
+      if (this.compactNext || store.recordBytes.log + appendBytes > Math.max(store.recordBytes.snapshot, minimumLogBytes)) {
+        await store.saveRecords(this.mesh.db.envelopes())
+        this.compactNext = false
+      } else {
+        await store.appendRecords(envelopes)
+      }
+    })().catch((error: Error) => {
+      for (const key of keys) this.unsaved.add(key)
+      this.compactNext = true
       this.options.logger.error({ error: error.message }, 'could not save records; trying again')
     }).finally(() => {
-      if (this.savingRevision === revision) this.savingRevision = undefined
+      this.saving = undefined
     })
+    await this.saving
   }
 
   /** Turns what the parts do into events: logged, and streamed by the API. */
@@ -361,6 +380,9 @@ export class Daemon extends EventEmitter<{ event: [event: DaemonEvent & { readon
       this.underway = now
     }
     this.reconciler.on('run:finished', checkRollouts)
+    this.mesh.on('peer:penalised', (peer, reason, durationMs) => {
+      log.warn({ peer, reason, refusedForMs: durationMs }, 'dropped a peer that broke the protocol; refusing it for a while')
+    })
     this.mesh.on('record:merged', (record: ShoalRecord) => {
       if (record.kind === 'node' && this.underway.size > 0) rolloutCheck ??= setTimeout(checkRollouts, 200).unref()
       if (record.kind !== 'policy') return

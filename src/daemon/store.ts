@@ -4,16 +4,22 @@
 //
 //   identity.key     the node's Ed25519 key (protobuf), mode 0600, created once
 //   generation       a counter bumped at every start: the first half of every record version
-//   records.bin      the signed envelopes of every record held, length-prefixed; re-validated on load
-//   peers.json       the peer book: addresses seen in records, for redialling after a restart
+//   records.bin      the signed envelopes of every record held when it was written, length-prefixed
+//   records.log      envelopes merged since, appended in batches (same framing); both re-validated on load
 //   shutdown.json    written on a clean stop: a restart within the grace time adopts workloads as running
+//
+// Records are saved incrementally (issue 22 item 6): each second the daemon appends what changed to
+// records.log (one write, one fdatasync), and rewrites records.bin only once the log has grown past it,
+// so a stream of new versions costs disk in proportion to the versions, not to the database. A crash
+// mid-append leaves a torn tail, cut off at the next load; a crash between a new records.bin and the
+// emptied log replays older versions over newer ones, which merge ignores.
 //
 // Loading never trusts these files blindly: records go through the same validation as gossip, and a
 // damaged file is reported and set aside, so a node can always start and converge from its peers.
 
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { mkdir, readFile, rename } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { writeFileAtomically } from '../actuators/file.ts'
@@ -61,48 +67,61 @@ export class DataStore {
     return generation
   }
 
+  /** Bytes in records.bin and records.log as last written (by this store). */
+  readonly recordBytes = { snapshot: 0, log: 0 }
+
+  /** Writes every record to records.bin and empties records.log (the log's content is in it). */
   async saveRecords (envelopes: Iterable<Uint8Array>): Promise<void> {
-    const parts: Buffer[] = []
-    for (const envelope of envelopes) {
-      const length = Buffer.alloc(4)
-      length.writeUInt32BE(envelope.byteLength)
-      parts.push(length, Buffer.from(envelope))
-    }
-    await writeFileAtomically(join(this.dataDir, 'records.bin'), Buffer.concat(parts), 0o600)
+    const snapshot = frame(envelopes)
+    await writeFileAtomically(join(this.dataDir, 'records.bin'), snapshot, 0o600)
+    this.recordBytes.snapshot = snapshot.byteLength
+    await writeFileAtomically(join(this.dataDir, 'records.log'), Buffer.alloc(0), 0o600)
+    this.recordBytes.log = 0
   }
 
+  /** Appends records to records.log: one write, one fdatasync. A failure may leave a torn tail. */
+  async appendRecords (envelopes: Iterable<Uint8Array>): Promise<void> {
+    const batch = frame(envelopes)
+    const file = await open(join(this.dataDir, 'records.log'), 'a', 0o600)
+    try {
+      await file.writeFile(batch)
+      await file.datasync()
+    } finally {
+      await file.close()
+    }
+    this.recordBytes.log += batch.byteLength
+  }
+
+  /** The records of records.bin, then those appended to records.log since (newer versions last). */
   async loadRecords (recordBytesMax: number): Promise<Uint8Array[]> {
-    const path = join(this.dataDir, 'records.bin')
+    const snapshot = await this.readFramed(join(this.dataDir, 'records.bin'), recordBytesMax)
+    const log = await this.readFramed(join(this.dataDir, 'records.log'), recordBytesMax)
+    this.recordBytes.snapshot = snapshot.bytes
+    this.recordBytes.log = log.bytes
+    return [...snapshot.envelopes, ...log.envelopes]
+  }
+
+  private async readFramed (path: string, recordBytesMax: number): Promise<{ envelopes: Uint8Array[], bytes: number }> {
     const data = await readFile(path).catch(() => undefined)
-    if (data === undefined) return []
+    if (data === undefined) return { envelopes: [], bytes: 0 }
     const envelopes: Uint8Array[] = []
     let offset = 0
     while (offset < data.byteLength) {
       const length = offset + 4 <= data.byteLength ? data.readUInt32BE(offset) : -1
       if (length < 0 || length > recordBytesMax || offset + 4 + length > data.byteLength) {
-        await this.setAside(path, `damaged at byte ${offset}; kept the ${envelopes.length} records before it`)
+        if (path.endsWith('.log')) {
+          // A crash mid-append: cut the torn tail off, or the next append would land behind it.
+          this.problems.push({ file: path, problem: `torn at byte ${offset} (an append cut short); kept the ${envelopes.length} records before it` })
+          await truncate(path, offset).catch(() => {})
+        } else {
+          await this.setAside(path, `damaged at byte ${offset}; kept the ${envelopes.length} records before it`)
+        }
         break
       }
       envelopes.push(data.subarray(offset + 4, offset + 4 + length))
       offset += 4 + length
     }
-    return envelopes
-  }
-
-  async savePeerBook (peers: ReadonlyMap<string, readonly string[]>): Promise<void> {
-    await writeFileAtomically(join(this.dataDir, 'peers.json'), Buffer.from(JSON.stringify(Object.fromEntries(peers))), 0o600)
-  }
-
-  async loadPeerBook (): Promise<Map<string, string[]>> {
-    const path = join(this.dataDir, 'peers.json')
-    const text = await readFile(path, 'utf8').catch(() => undefined)
-    if (text === undefined) return new Map()
-    const parsed = peerBookSchema.safeParse(safeJson(text))
-    if (!parsed.success) {
-      await this.setAside(path, 'not a peer book')
-      return new Map()
-    }
-    return new Map(Object.entries(parsed.data))
+    return { envelopes, bytes: offset }
   }
 
   /** Records a clean stop: a restart before `graceUntilMs` adopts the workloads as running. */
@@ -136,7 +155,16 @@ export class DataStore {
   }
 }
 
-const peerBookSchema = z.record(z.string().max(128), z.array(z.string().max(512)).max(32))
+/** Envelopes, each after its length (4 bytes, big-endian). */
+function frame (envelopes: Iterable<Uint8Array>): Buffer {
+  const parts: Buffer[] = []
+  for (const envelope of envelopes) {
+    const length = Buffer.alloc(4)
+    length.writeUInt32BE(envelope.byteLength)
+    parts.push(length, Buffer.from(envelope))
+  }
+  return Buffer.concat(parts)
+}
 
 function safeJson (text: string): unknown {
   try {

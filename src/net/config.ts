@@ -32,6 +32,12 @@ export interface NetConfig {
   readonly recordArrivalBurst: number
   readonly recordArrivalsPerSecond: number
   /**
+   * A peer that provably broke the protocol (its own records over the arrival limit, a broken digest
+   * sync) is dropped and refused for penaltyMs, doubling with each offence up to penaltyMaxMs.
+   */
+  readonly penaltyMs: number
+  readonly penaltyMaxMs: number
+  /**
    * A change of workload status alone (started, stopped, failed) is announced this long after it, not
    * originateDelayMs: no view depends on it (convergence does not wait for it; `shoal status` does),
    * so it need not compete with the recomputes and floods the same change set going.
@@ -107,6 +113,8 @@ export const defaultNetConfig: NetConfig = Object.freeze({
   originateMaxHoldMs: 1_000,
   recordArrivalBurst: 20,
   recordArrivalsPerSecond: 4,
+  penaltyMs: 60_000,
+  penaltyMaxMs: 60 * 60_000,
   statusAnnounceDelayMs: 20, // one daemon per host: nothing to wait for
   refreshIntervalMs: 30 * 60_000, // like OSPF: liveness comes from adjacencies, not refreshes
   maxAgeMs: 2 * 60 * 60_000, // four missed refreshes

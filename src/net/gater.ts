@@ -5,7 +5,8 @@
 // - admission: in 'operator' mode a peer needs an operator's Admission fragment. A node that knows of
 //   no admission yet (a fresh node) accepts no inbound connection and dials only out, to the bootstrap
 //   peers it was given; the admitted peers it reaches then tell it who is admitted.
-// - a partition injected by a test or the simulator: a blocked peer is refused in both directions.
+// - a cut: a partition injected by a test or the simulator, or a peer in the penalty box
+//   (penalty-box.ts) for breaking the protocol; refused in both directions.
 
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
@@ -15,11 +16,12 @@ export interface AdmissionView {
   refusesOutbound(peerId: string): boolean
 }
 
-export function createGater (admission: AdmissionView, blocked: ReadonlySet<string>, onRefused: (reason: string) => void): ConnectionGater {
+export function createGater (admission: AdmissionView, cutOff: (peerId: string) => string | undefined, onRefused: (reason: string) => void): ConnectionGater {
   const refuse = (peerId: PeerId, direction: 'inbound' | 'outbound'): boolean => {
     const id = peerId.toString()
-    if (blocked.has(id)) {
-      onRefused('blocked')
+    const cut = cutOff(id)
+    if (cut !== undefined) {
+      onRefused(cut)
       return true
     }
     const refused = direction === 'inbound' ? admission.refusesInbound(id) : admission.refusesOutbound(id)

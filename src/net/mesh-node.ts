@@ -40,6 +40,7 @@ import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
+import { PenaltyBox } from './penalty-box.ts'
 import { Wire, keepaliveFromDialer, onWire } from './wire.ts'
 import { SyncProtocolError, syncAsInitiator, syncAsResponder, syncLimitsFor, type SyncLimits, type SyncOutcome } from './sync.ts'
 
@@ -105,6 +106,7 @@ export interface MeshCounters {
   syncFailureReasons: Record<string, number>
   syncRecordsSent: number
   syncRecordsReceived: number
+  /** Peers dropped and refused for a while (penalty-box.ts) for breaking the protocol. */
   peersDropped: number
   connectionsOpened: number
   connectionsClosed: number
@@ -116,6 +118,7 @@ export interface MeshNodeEvents {
   'record:merged': [record: ShoalRecord]
   'probe:message': [data: Uint8Array]
   'adjacency:changed': [adjacencies: readonly string[]]
+  'peer:penalised': [peerId: string, reason: string, durationMs: number]
 }
 
 export interface LocalState {
@@ -163,6 +166,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly dialling = new Set<string>()
   /** New versions taken in, per record key (core/arrival-limit.ts). */
   private readonly arrivals: ArrivalLimiter
+  /** Versions of its own record a peer sent us over the arrival limit, since we last took one in. */
+  private readonly overRateFrom = new Map<string, number>()
+  private readonly penalties: PenaltyBox
   private stopped = false
   private wire!: Wire
 
@@ -182,6 +188,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
     this.arrivals = new ArrivalLimiter({ burst: this.config.recordArrivalBurst, perSecond: this.config.recordArrivalsPerSecond })
+    this.penalties = new PenaltyBox({ firstMs: this.config.penaltyMs, maxMs: this.config.penaltyMaxMs })
     this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
       const peerId = multiaddr(address).getPeerId()
       return peerId === null ? [] : [peerId]
@@ -207,7 +214,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       connectionEncrypters: [noise()],
       streamMuxers: [keepaliveFromDialer(yamux({ enableKeepAlive: true, keepAliveInterval: this.config.helloIntervalMs }))],
       connectionProtector: preSharedKey({ psk: this.init.networkKey }),
-      connectionGater: createGater(this.admissionView(), this.blocked, (reason) => bump(this.counters.gaterRefusals, reason)),
+      connectionGater: createGater(this.admissionView(), (id) => this.cutOff(id), (reason) => bump(this.counters.gaterRefusals, reason)),
       // Liveness comes from the wire (wire.ts): yamux keepalives and a dead interval.
       connectionMonitor: { enabled: false },
       connectionManager: { dialTimeout: this.config.dialTimeoutMs },
@@ -258,6 +265,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)
       this.arrivals.prune(monotonicNow())
+      this.penalties.prune(monotonicNow())
       // A node whose record aged out has left (or was never heard of again): stop dialling it.
       for (const id of this.peerBook.keys()) if (this.db.nodeRecord(id) === undefined) this.peerBook.delete(id)
     })
@@ -432,7 +440,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   private async ingestUnsafe (envelope: Uint8Array, source: string): Promise<IngestResult> {
     if (source !== this.peerId) {
-      if (this.blocked.has(source)) return this.ignore('blocked-sender')
+      if (this.cutOff(source) !== undefined) return this.ignore('blocked-sender')
       if (this.refuses(source)) return this.reject('sender-not-admitted', source)
     }
     const arrivedAtMs = monotonicNow()
@@ -445,7 +453,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       return this.arrivals.allows(nodeRecordKey(signerId), arrivedAtMs) ? undefined : 'over-rate'
     })
     if (!opened.ok) {
-      if (opened.failure === 'node-not-admitted' || opened.failure === 'over-rate') return this.ignore(opened.failure)
+      if (opened.failure === 'over-rate') return this.overRate(source, opened.detail)
+      if (opened.failure === 'node-not-admitted') return this.ignore(opened.failure)
       return this.reject(opened.failure, opened.detail)
     }
     const record = opened.record
@@ -464,7 +473,10 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (isExpired(record, nowMs, this.config)) return this.ignore('expired')
     const outcome = this.db.merge(record, envelope)
     if (outcome === 'stale' || outcome === 'duplicate') return this.ignore('stale')
-    if (source !== this.peerId) this.arrivals.take(key, arrivedAtMs)
+    if (source !== this.peerId) {
+      this.arrivals.take(key, arrivedAtMs)
+      this.overRateFrom.delete(source)
+    }
     this.counters.accepted++
     this.afterMerge(record)
     return { verdict: 'accept' }
@@ -480,6 +492,39 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       }
     }
     this.emit('record:merged', record)
+  }
+
+  /**
+   * A version over the arrival limit: ignored. When the signer itself sent it to us, once more than a
+   * burst of them came since we last took one in, the peer is dropped and boxed: an honest node's
+   * throttle never goes over (test/throttle.test.ts), and each message costs us ~0.7 ms of transport
+   * before we can ignore it (scripts/bench-record-flood.ts: 40 % of a core at 570 a second).
+   */
+  private overRate (source: string, signerId: string): IngestResult {
+    if (source === signerId) {
+      const count = (this.overRateFrom.get(source) ?? 0) + 1
+      this.overRateFrom.set(source, count)
+      if (count > this.config.recordArrivalBurst) {
+        this.overRateFrom.delete(source)
+        void this.penalise(source, 'records over the arrival limit')
+      }
+    }
+    return this.ignore('over-rate')
+  }
+
+  /** Drops `peerId` and refuses it for a while (penalty-box.ts). */
+  private async penalise (peerId: string, reason: string): Promise<void> {
+    if (this.stopped || peerId === this.peerId) return
+    const durationMs = this.penalties.sentence(peerId, monotonicNow())
+    this.counters.peersDropped++
+    this.emit('peer:penalised', peerId, reason, durationMs)
+    await this.libp2p.hangUp(peerIdFromString(peerId), { signal: AbortSignal.timeout(1_000) }).catch(() => {})
+  }
+
+  /** Why we refuse any traffic with `peerId` now, if we do: a test's cut, or a penalty. */
+  private cutOff (peerId: string): 'blocked' | 'penalised' | undefined {
+    if (this.blocked.has(peerId)) return 'blocked'
+    return this.penalties.holds(peerId, monotonicNow()) ? 'penalised' : undefined
   }
 
   private ignore (reason: IgnoreReason | RefusalReason, detail?: string): IngestResult {
@@ -685,9 +730,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     // Noise handshakes on a busy core) honest peers are slow, and dropping them only adds handshakes.
     // A peer that is truly hung falls silent and is dropped for it (wire.ts). The periodic sync retries.
     const provable = error instanceof SyncProtocolError || error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError'
-    if (this.stopped || !provable) return
-    this.counters.peersDropped++
-    await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+    if (!provable) return
+    await this.penalise(peerId, `digest sync: ${error.message}`)
   }
 
   /** A connection silent for the dead interval is to a hung or vanished peer: drop it (wire.ts). */
@@ -725,7 +769,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     // a round dials. Walked every round, it was O(N) per node per round, O(N²) for a fleet in one process.
     if ((wanted === 0 && !probing) || budget === 0) return
     const known = [...this.peerBook.keys()].filter((id) =>
-      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && !this.blocked.has(id) && !this.refuses(id))
+      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && this.cutOff(id) === undefined && !this.refuses(id))
     const outside = probing ? known.filter((id) => !component.has(id)) : []
     const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.min(Math.max(wanted, 1), budget))
     for (const id of targets) void this.dialKnown(id)
