@@ -308,6 +308,7 @@ describe('bad input is refused and counted, and every node keeps working', () =>
     // Its neighbours saw it send its own record over the limit and dropped it; nobody else was dropped.
     expect([...penalised.values()].every((what) => what === 'flooder: records over the arrival limit')).toBe(true)
     expect(penalised.size).toBeGreaterThan(0)
+    await waitFor('its redials are refused while it serves the penalty', () => others.some((node) => (node.counters.gaterRefusals.penalised ?? 0) > 0), 5_000)
 
     // Once it stops and its penalty ends, all end on one version: the flooder, meeting versions of its
     // own record newer than its own, jumps past them (as after a restart), and that reaches everyone.
