@@ -3,7 +3,7 @@
 // stop, SIGKILL for a process that ignores SIGTERM, and intent before spawn: a state file that cannot
 // be written spawns nothing, and a daemon that died between spawn and recording the pid finds it.
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -182,6 +182,25 @@ describe('process actuator', () => {
     const seen = JSON.parse(await readFile(out, 'utf8')) as { keys: string[], cwd: string }
     expect(seen.keys).toEqual(['GREETING', 'PATH', 'SHOAL_INSTANCE', 'SHOAL_NODE', 'SHOAL_RESOURCE', 'SHOAL_SERVICE'])
     expect(seen.cwd).toBe(join(dataDir, 'work', encodeURIComponent('web@node-1')))
+  })
+
+  const asRoot = process.getuid?.() === 0
+  it.skipIf(!asRoot)('with `user:` (a daemon running as root), runs a process as that user, in a work dir it owns, unable to read the daemon\'s keys', async () => {
+    const dataDir = await tempDir('shoal-proc-')
+    const actuator = newActuator(dataDir)
+    await writeFile(join(dataDir, 'identity.key'), 'the node key', { mode: 0o600 })
+    const script = `id -u > seen; id -g >> seen; cat ${join(dataDir, 'identity.key')} >> seen 2>/dev/null || echo refused >> seen; exec sleep 60`
+    await actuator.ensure('web@node-1', { kind: 'process', command: '/bin/sh', args: ['-c', script], user: 'nobody' }, 'h1')
+    const workDir = join(dataDir, 'work', encodeURIComponent('web@node-1'))
+    await waitFor('the process reports who it is', () => existsSync(join(workDir, 'seen')) && readFileSync(join(workDir, 'seen'), 'utf8').split('\n').length >= 4, 10_000)
+    const nobody = { uid: Number(execFileSync('id', ['-u', 'nobody']).toString()), gid: Number(execFileSync('id', ['-g', 'nobody']).toString()) }
+    expect(readFileSync(join(workDir, 'seen'), 'utf8').trim().split('\n')).toEqual([String(nobody.uid), String(nobody.gid), 'refused'])
+    expect(statSync(workDir).uid).toBe(nobody.uid)
+    expect(statSync(`/proc/${await pidOf(dataDir, 'web@node-1')}`).uid).toBe(nobody.uid)
+
+    // An unknown user starts nothing, and says which.
+    await expect(actuator.ensure('db@node-1', { kind: 'process', command: '/bin/sh', args: ['-c', 'sleep 60'], user: 'no-such-user-here' }, 'h2'))
+      .rejects.toThrow('user: no user named "no-such-user-here" on this host')
   })
 
   it('a restart that fails (the binary briefly missing) is reported and tried again, later each time', async () => {

@@ -29,18 +29,21 @@
 // - What a process gets: a clean environment (PATH, what the policy's `env` says, and SHOAL_NODE,
 //   SHOAL_SERVICE, SHOAL_RESOURCE, SHOAL_INSTANCE, and SHOAL_EPOCH for a majority service), not the daemon's own (which may hold secrets), and
 //   a working directory of its own, `dataDir/work/<resource>/` (a relative `cwd` is taken from there),
-//   not the data dir with the node's identity key, API token and network key in it.
+//   not the data dir with the node's identity key, API token and network key in it. With `user:`
+//   (a daemon running as root), it runs as that user, its work dir owned by it; the data dir (0700)
+//   and the daemon's key files (0600) are then out of its reach.
 
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat, truncate } from 'node:fs/promises'
+import { chown, copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat, truncate } from 'node:fs/promises'
 import { isAbsolute, join, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { compareStrings, type WorkloadSpec } from '../core/index.ts'
 import type { Actuator, EnsureContext, ObservedWorkload } from './actuator.ts'
 import { writeFileAtomically } from './file.ts'
+import { accountFor } from './run-as.ts'
 
 export const healthCheckSchema = z.strictObject({
   http: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// url' }).optional(),
@@ -61,6 +64,8 @@ type HealthCheck = z.infer<typeof healthCheckSchema>
 export const envFilesSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
   z.string().min(1).max(255).refine((path) => !path.split(/[\\/]/).includes('..') && !isAbsolute(path), 'must be a path under the data dir\'s secrets/ directory, without ..'))
 
+export const accountNameSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, 'must be a user or group name, or a number')
+
 const processWorkloadSchema = z.object({
   kind: z.literal('process'),
   health: healthCheckSchema.optional(),
@@ -74,6 +79,9 @@ const processWorkloadSchema = z.object({
    * one trailing newline dropped. A missing file fails the start, naming it.
    */
   envFiles: envFilesSchema.optional(),
+  /** Run as this user (name or uid) and group (name or gid; the user's own by default): run-as.ts. */
+  user: accountNameSchema.optional(),
+  group: accountNameSchema.optional(),
 })
 
 /** The most a secret file may hold. */
@@ -202,6 +210,7 @@ export class ProcessActuator implements Actuator {
   private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number, epoch: number | undefined): Promise<void> {
     const spec = processWorkloadSchema.parse(workload)
     const secrets = await this.readEnvFiles(spec.envFiles ?? {}) // before the intent: a missing secret starts nothing
+    const account = await accountFor(spec.user, spec.group) // so is an unknown user
     const instance = randomBytes(8).toString('hex')
     const intent: IntentState = {
       pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts, ...(epoch === undefined ? {} : { epoch }),
@@ -211,6 +220,7 @@ export class ProcessActuator implements Actuator {
     await mkdir(this.logDir, { recursive: true })
     const workDir = join(this.options.dataDir, 'work', encodeURIComponent(resourceId))
     await mkdir(workDir, { recursive: true, mode: 0o700 })
+    if (account !== undefined) await chown(workDir, account.uid, account.gid)
     const log = await open(this.logPath(resourceId), 'a', 0o600)
     const at = resourceId.lastIndexOf('@')
     const child = spawn(spec.command, spec.args ?? [], {
@@ -218,6 +228,7 @@ export class ProcessActuator implements Actuator {
       env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...spec.env, ...secrets, SHOAL_NODE: this.options.nodeId, SHOAL_SERVICE: at > 0 ? resourceId.slice(0, at) : resourceId, SHOAL_RESOURCE: resourceId, SHOAL_INSTANCE: instance, ...(epoch === undefined ? {} : { SHOAL_EPOCH: String(epoch) }) },
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
+      ...account,
     })
     // Listen before any await: 'spawn' and 'error' fire on a later tick and must not be missed.
     const spawnedPromise = new Promise<number | Error>((resolveSpawn) => {

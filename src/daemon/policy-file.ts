@@ -7,7 +7,8 @@
 //   selector: {role: web}         cordon: true
 //   spread: zone                  labels: {zone: b}
 //   slots: 1
-//   process: {command, args, env, cwd, envFiles: {DB_PASSWORD: db-password}}   # (DATA/secrets/db-password) or
+//   process: {command, args, env, cwd, envFiles: {DB_PASSWORD: db-password},  # (DATA/secrets/db-password)
+//             user: www-data, group: www-data}                                 # (a daemon running as root) or
 //   file: {path, content, mode: "0644"}
 //   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
 //            healthyDeadline: 5m, autoRevert: true, canary: 1,
@@ -20,7 +21,7 @@
 import { z } from 'zod'
 import type { PolicySpec, UpdateSettings, WorkloadSpec } from '../core/index.ts'
 import { parseDuration } from '../cli/values.ts'
-import { envFilesSchema, healthCheckSchema } from '../actuators/process.ts'
+import { accountNameSchema, envFilesSchema, healthCheckSchema } from '../actuators/process.ts'
 import { admissionSchema, nodeSettingsSchema, policySpecSchema, recordLimits } from '../net/codec.ts'
 import { InputError, parseYamlDocuments } from '../yaml-input.ts'
 
@@ -31,6 +32,8 @@ const processSchema = z.strictObject({
   cwd: z.string().max(4_096).optional(),
   health: healthCheckSchema.optional(),
   envFiles: envFilesSchema.optional(),
+  user: accountNameSchema.optional(),
+  group: accountNameSchema.optional(),
 })
 
 const fileSchema = z.strictObject({
