@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { componentOf, computeView, hash32, holdMaxMs, type NodeRecord, type ServiceSpec, type TargetView } from '../src/core/index.ts'
+import { componentOf, computeView, hash32, holdMaxMs, workloadHash, type NodeRecord, type ResourceStatus, type ServiceSpec, type TargetView } from '../src/core/index.ts'
 import {
   assignmentSet, clusterArbitrary, clusterRecords, dbOf, fullMesh, nodeRecord, policy, runningAsViewed, service,
   type ClusterCase,
@@ -271,6 +271,46 @@ describe('what a node may claim (issue 22 item 2)', () => {
     const view = computeView(dbOf([...nodes, pinned, policy(service('web', { replicas: 2, selector: { role: 'web' } })), policy(service('big', { replicas: 2, slots: 5 }))]), 'a')
     expect(view.assignments.filter((assignment) => assignment.service === 'web').map((assignment) => assignment.nodeId)).toEqual(['a'])
     expect(view.assignments.filter((assignment) => assignment.service === 'big').map((assignment) => assignment.nodeId)).toEqual(['a'])
+  })
+})
+
+describe('a replica whose spec fails on one host (issue 22 item 12)', () => {
+  const web = service('web', { replicas: 2 })
+  const spec = workloadHash(web.workload)
+  const withStatus = (nodes: NodeRecord[], statuses: Record<string, Partial<ResourceStatus>>): NodeRecord[] => nodes.map((node) => {
+    const status = statuses[node.nodeId]
+    return status === undefined ? node : { ...node, resources: [{ id: `web@${node.nodeId}`, phase: 'running', specHash: spec, restarts: 0, ...status }] }
+  })
+  const webNodes = (view: TargetView): string[] => view.assignments.filter((assignment) => assignment.service === 'web').map((assignment) => assignment.nodeId).sort()
+
+  it('goes elsewhere when another host runs the spec available, and says why', () => {
+    const nodes = fullMesh(['a', 'b', 'c', 'd'], () => ({}), 1)
+    const before = computeView(dbOf([...nodes, policy(web)]), 'a')
+    const [failing, healthy] = webNodes(before) as [string, string]
+    const after = computeView(dbOf([...withStatus(nodes, { [failing]: { phase: 'failed', failedSpec: spec }, [healthy]: { available: true } }), policy(web)]), 'a', { explain: ['web'] })
+    expect(webNodes(after)).not.toContain(failing)
+    expect(webNodes(after)).toContain(healthy)
+    expect(webNodes(after)).toHaveLength(2)
+    expect(after.explanations.get('web')?.candidates.find((candidate) => candidate.nodeId === failing)?.reason).toBe('failed-here')
+    // Still reported after the failing host stopped it (phase failed, nothing running): still elsewhere.
+    const stopped = computeView(dbOf([...withStatus(nodes, { [failing]: { phase: 'failed', failedSpec: spec, restarts: 0 }, [healthy]: { available: true } }), policy(web)]), 'a')
+    expect(webNodes(stopped)).toEqual(webNodes(after))
+  })
+
+  it('stays put when the spec is available nowhere (a bad spec does not hop from host to host)', () => {
+    const nodes = fullMesh(['a', 'b', 'c', 'd'], () => ({}), 1)
+    const before = computeView(dbOf([...nodes, policy(web)]), 'a')
+    const [failing] = webNodes(before) as [string]
+    const after = computeView(dbOf([...withStatus(nodes, { [failing]: { phase: 'failed', failedSpec: spec } }), policy(web)]), 'a')
+    expect(webNodes(after)).toEqual(webNodes(before))
+  })
+
+  it('an older spec that failed does not count against the host once the spec changes', () => {
+    const nodes = fullMesh(['a', 'b', 'c', 'd'], () => ({}), 1)
+    const before = computeView(dbOf([...nodes, policy(web)]), 'a')
+    const [failing, healthy] = webNodes(before) as [string, string]
+    const after = computeView(dbOf([...withStatus(nodes, { [failing]: { phase: 'failed', failedSpec: 'an-older-spec' }, [healthy]: { available: true } }), policy(web)]), 'a')
+    expect(webNodes(after)).toEqual(webNodes(before))
   })
 })
 

@@ -2,7 +2,7 @@
 // running workloads, the fleet converges, and a lost node's work is placed again with no duplicate.
 
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ServiceSpec } from '../src/core/index.ts'
+import { computeView, RecordDB, workloadHash, type ServiceSpec } from '../src/core/index.ts'
 import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, startMesh, stopFleet, waitFor, waitForFleet, waitForRest, type Fleet } from '../src/testing/index.ts'
 import { MemoryActuator, type Actuator } from '../src/actuators/index.ts'
 import { Reconciler } from '../src/daemon/reconciler.ts'
@@ -44,6 +44,34 @@ describe('reconciler', () => {
     for (const i of live) expect(new Set(fleet.actuators[i]!.starts).size).toBe(fleet.actuators[i]!.starts.length)
     console.log(`apply → converged in ${applyMs.toFixed(0)} ms; node lost → converged in ${recoverMs.toFixed(0)} ms`)
   })
+  it('a replica that cannot start on one host (never available within healthyDeadline) is placed on another, and stays there', async () => {
+    const badHosts = new Set<string>()
+    fleet = await startFleet(4, () => ({}), 'memory', { actuator: () => ({ failStart: (id) => badHosts.has(id) ? 'binary missing on this host' : undefined }) })
+    await waitFor('one component of 4', () => fleet!.mesh.nodes.every((node) => node.component().size === 4), 15_000)
+    const pair: ServiceSpec = { kind: 'Service', name: 'pair', replicas: 2, selector: {}, slots: 1, workload: { kind: 'memory', app: 'pair' }, update: { healthyDeadlineMs: 1_000 } }
+    const signed = await fleet.mesh.operator.sign(pair)
+    // Where the view will put it: make the first of those hosts unable to run it.
+    const preview = new RecordDB()
+    preview.mergeFrom(fleet.mesh.nodes[0]!.db)
+    preview.merge(signed.fragment)
+    const [bad, good] = computeView(preview, fleet.mesh.nodes[0]!.peerId, { admission: 'operator' }).assignments.map((assignment) => assignment.nodeId) as [string, string]
+    badHosts.add(`pair@${bad}`)
+    await fleet.mesh.nodes[0]!.publish(signed.envelope)
+
+    const pairHosts = (): string[] => runningResources(fleet!).filter((id) => id.startsWith('pair@')).map((id) => id.slice('pair@'.length)).sort()
+    await waitFor('two replicas running, none on the bad host', () => pairHosts().length === 2 && !pairHosts().includes(bad), 20_000)
+    expect(pairHosts()).toContain(good)
+    const elsewhere = pairHosts()
+    // Every node's view agrees, the bad host says why, and nothing moves back.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(pairHosts()).toEqual(elsewhere)
+    const badIndex = fleet.mesh.nodes.findIndex((node) => node.peerId === bad)
+    expect(fleet.actuators[badIndex]!.workloadsNow().map((workload) => workload.resourceId)).toEqual([])
+    const reported = fleet.mesh.nodes[0]!.db.nodeRecord(bad)?.resources.find((resource) => resource.id === `pair@${bad}`)
+    expect(reported).toMatchObject({ phase: 'failed', failedSpec: workloadHash(pair.workload) })
+    expect(excessReplicas(fleet, [pair])).toEqual([])
+  })
+
   it('waitForFleet sees convergence as a reconciler finishes its run, not at the next poll', async () => {
     fleet = await startFleet(4, (i) => ({ zone: `zone-${i % 3}`, role: 'web' }))
     await waitFor('one component of 4', () => fleet!.mesh.nodes.every((node) => node.component().size === 4), 15_000)

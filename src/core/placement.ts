@@ -23,6 +23,12 @@
 //      incumbency: an incumbent beyond its value's share is let go.
 //   5. A `partition: majority` service is placed only in a component that holds the quorum
 //      (quorum.ts): elsewhere it gets no replica at all, and a shortfall says why.
+//   6. A node that reports the service's current spec failed on it (`failedSpec`: never available
+//      within healthyDeadline) is not eligible for the service while another node reports a replica
+//      available on that spec: the fault is the host's, so the replica goes elsewhere. A spec that
+//      fails everywhere is available nowhere, so it does not hop from host to host: it stays put and
+//      its rollout reports it failed (rollout.ts). The failing node keeps reporting the failure for a
+//      while after it stopped the replica (daemon/safe-change.ts), or it would be eligible again.
 // Equal scores are broken by node id, so the result never depends on arrival or iteration order.
 //
 // Why this cannot oscillate: the view changes only when its inputs change, and the only input the
@@ -38,7 +44,7 @@ import type { RecordDB } from './recorddb.ts'
 import { describeQuorum, quorumOf, type Quorum } from './quorum.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
-  holdEndMs, policyKey, workloadHash,
+  holdEndMs, policyKey, specStatusInputs, workloadHash,
   type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
 } from './records.ts'
 
@@ -62,7 +68,7 @@ export interface Shortfall {
 export type ChosenReason = 'incumbent' | 'ranked' | 'every-eligible-node'
 export type RejectedReason =
   | 'drained' | 'not-in-selector' | 'no-spread-label' | 'cordoned' | 'no-capacity'
-  | 'ranked-lower' | 'spread-value-full' | 'no-majority'
+  | 'ranked-lower' | 'spread-value-full' | 'no-majority' | 'failed-here'
 
 export interface CandidateExplanation {
   readonly nodeId: NodeId
@@ -128,6 +134,9 @@ interface PlacementNode {
   readonly hash: number
   /** Services this node runs as an incumbent (running or starting, not provisional). */
   readonly running: ReadonlySet<string>
+  /** Per service: the spec that failed here (step 6), and the spec a replica here is available on. */
+  readonly failedSpecs: ReadonlyMap<string, string>
+  readonly availableSpecs: ReadonlyMap<string, string>
 }
 
 interface Eligibility {
@@ -141,6 +150,8 @@ interface Eligibility {
 interface Context {
   readonly nodes: readonly PlacementNode[]
   readonly eligibleBySelector: Map<string, Eligibility>
+  /** Whether any node reports a failed spec at all (step 6 is skipped when none does). */
+  readonly anyFailedSpec: boolean
   /** Scratch space, reused across services to spare the garbage collector. */
   readonly incumbentMark: Uint8Array
   readonly scratchKeys: Float64Array
@@ -210,7 +221,7 @@ function nodeInputs (record: NodeRecord): string {
   let inputs = nodeInputsCache.get(record)
   if (inputs === undefined) {
     const running = [...incumbentServices(record.nodeId, record.resources)].sort(compareStrings)
-    inputs = `${record.nodeId} ${record.slots} ${canonicalLabels(record.labels)} ${JSON.stringify(running)}`
+    inputs = `${record.nodeId} ${record.slots} ${canonicalLabels(record.labels)} ${JSON.stringify(running)} ${specStatusInputs(record)}`
     nodeInputsCache.set(record, inputs)
   }
   return inputs
@@ -243,6 +254,7 @@ function placeComponent (db: RecordDB, componentIds: readonly NodeId[], held: Re
   const context: Context = {
     nodes,
     eligibleBySelector: new Map(),
+    anyFailedSpec: nodes.some((node) => node.failedSpecs.size > 0),
     incumbentMark: new Uint8Array(nodes.length),
     scratchKeys: new Float64Array(nodes.length),
     scratchIndices: new Int32Array(nodes.length),
@@ -365,6 +377,7 @@ function placementNodes (db: RecordDB, componentIds: readonly NodeId[], settings
       cordoned: nodeSettings?.cordon === true || held.has(id),
       hash: hash32(id),
       running: incumbentServices(id, record.resources),
+      ...specStatuses(id, record.resources),
     })
   }
   return nodes
@@ -378,6 +391,22 @@ function incumbentServices (nodeId: NodeId, resources: readonly ResourceStatus[]
     if (service !== undefined) services.add(service)
   }
   return services
+}
+
+const noSpecs: ReadonlyMap<string, string> = new Map()
+
+/** Per service, the spec that failed on this node and the spec a replica here is available on. */
+function specStatuses (nodeId: NodeId, resources: readonly ResourceStatus[]): Pick<PlacementNode, 'failedSpecs' | 'availableSpecs'> {
+  let failedSpecs = noSpecs
+  let availableSpecs = noSpecs
+  for (const resource of resources) {
+    if (resource.failedSpec === undefined && resource.available !== true) continue
+    const service = serviceOfResource(resource.id, nodeId)
+    if (service === undefined) continue
+    if (resource.failedSpec !== undefined) (failedSpecs = failedSpecs === noSpecs ? new Map() : failedSpecs as Map<string, string>).set(service, resource.failedSpec)
+    if (resource.available === true) (availableSpecs = availableSpecs === noSpecs ? new Map() : availableSpecs as Map<string, string>).set(service, resource.specHash)
+  }
+  return { failedSpecs, availableSpecs }
 }
 
 /** Reserves capacity for every eligible incumbent, in service order, before any placement. */
@@ -423,16 +452,20 @@ function placeService (context: Context, service: ServiceSpec, incumbents: reado
   return chosen
 }
 
-/** Indices of nodes that are not drained, match the selector, and carry the spread label. */
+/**
+ * Indices of nodes that are not drained, match the selector, and carry the spread label; and, when some
+ * node failed the service's current spec while another runs it available (step 6), not that node.
+ */
 function eligibleNodes (context: Context, service: ServiceSpec): Eligibility {
-  const cacheKey = canonicalLabels(service.selector) + '\u0000' + (service.spread ?? '')
+  const failed = failedHere(context, service)
+  const cacheKey = canonicalLabels(service.selector) + '\u0000' + (service.spread ?? '') + (failed.size === 0 ? '' : `\u0000${service.name}`)
   let eligibility = context.eligibleBySelector.get(cacheKey)
   if (eligibility === undefined) {
     const list: number[] = []
     const member = new Uint8Array(context.nodes.length)
     const groups = new Map<string, number[]>()
     for (const node of context.nodes) {
-      if (ineligibility(node, service) !== undefined) continue
+      if (ineligibility(node, service) !== undefined || failed.has(node.index)) continue
       list.push(node.index)
       member[node.index] = 1
       if (service.spread === undefined) continue
@@ -446,6 +479,17 @@ function eligibleNodes (context: Context, service: ServiceSpec): Eligibility {
   }
   return eligibility
 }
+
+/** Step 6: the nodes where the service's current spec failed, when another node runs it available. */
+function failedHere (context: Context, service: ServiceSpec): ReadonlySet<number> {
+  if (!context.anyFailedSpec) return noNodes
+  const specHash = specHashOf(service.workload)
+  const failed = context.nodes.filter((node) => node.failedSpecs.get(service.name) === specHash)
+  if (failed.length === 0) return noNodes
+  const availableElsewhere = context.nodes.some((node) => node.availableSpecs.get(service.name) === specHash && node.failedSpecs.get(service.name) !== specHash)
+  return availableElsewhere ? new Set(failed.map((node) => node.index)) : noNodes
+}
+const noNodes: ReadonlySet<number> = new Set()
 
 const specHashCache = new WeakMap<WorkloadSpec, string>()
 
@@ -656,10 +700,12 @@ class Recorder {
 
   noteIneligible (context: Context, service: ServiceSpec, eligible: readonly number[]): void {
     const eligibleSet = new Set(eligible)
+    const failed = failedHere(context, service)
     for (const node of context.nodes) {
       if (eligibleSet.has(node.index)) continue
       const why = ineligibility(node, service)
       if (why !== undefined) this.reject(node.index, why.reason, why.detail)
+      else if (failed.has(node.index)) this.reject(node.index, 'failed-here', 'its current spec was not available here within healthyDeadline, and runs available elsewhere')
     }
   }
 

@@ -253,8 +253,25 @@ export function workloadHash (workload: WorkloadSpec): string {
 export function samePlacementInputs (a: NodeRecord, b: NodeRecord): boolean {
   return a.slots === b.slots && a.holdUntilMs === b.holdUntilMs &&
     sameList(a.adjacencies, b.adjacencies) && sameList(incumbentIds(a), incumbentIds(b)) &&
-    canonicalJson(a.labels) === canonicalJson(b.labels)
+    specStatusInputs(a) === specStatusInputs(b) && canonicalJson(a.labels) === canonicalJson(b.labels)
 }
+
+/**
+ * What placement reads of a record's resources besides incumbency (placement.ts step 6): each failed
+ * spec, and the spec of each replica available on it — as one string, once per record object.
+ */
+export function specStatusInputs (record: NodeRecord): string {
+  let inputs = specStatusCache.get(record)
+  if (inputs === undefined) {
+    inputs = record.resources
+      .filter((resource) => resource.failedSpec !== undefined || resource.available === true)
+      .map((resource) => `${resource.id} ${resource.failedSpec ?? '-'} ${resource.available === true ? resource.specHash : '-'}`)
+      .join(',')
+    specStatusCache.set(record, inputs)
+  }
+  return inputs
+}
+const specStatusCache = new WeakMap<NodeRecord, string>()
 
 /**
  * True when replacing `b` by `a` leaves every component as it was: for a node, the same adjacencies;

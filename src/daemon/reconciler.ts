@@ -293,6 +293,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       ...(this.safeChange.failedSpec(workload.resourceId) === undefined ? {} : { failedSpec: this.safeChange.failedSpec(workload.resourceId) as string }),
     }))
     this.safeChange.forgetAllBut(observed)
+    resources.push(...this.safeChange.pastFailures())
+    resources.sort((a, b) => compareStrings(a.id, b.id))
     const current = this.options.mesh.localState
     if (canonicalJson(current.resources) === canonicalJson(resources)) {
       if (current.viewHash !== view.viewHash) this.options.mesh.updateLocalState({ viewHash: view.viewHash }, { announce: false })

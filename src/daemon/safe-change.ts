@@ -13,11 +13,13 @@
 // And it reports each replica `available` once running for the service's minHealthyForMs without a
 // break, and a spec `failedSpec` on a replica that was not available on it within healthyDeadlineMs
 // of its start, so that no node ever compares its clock with another's. A reverted rollout's replicas
-// run the service's previous workload (`targets`).
+// run the service's previous workload (`targets`). A failed spec stays reported for `failureMemoryMs`
+// after its replica stopped here (`pastFailures`): the view moved the replica away because of it
+// (placement.ts step 6), and forgetting it at once would make this node eligible again.
 
 import {
-  mayStopLeaver, resourceIdOf, rolloutOf, serviceOfResource, serviceSpecOf,
-  type Action, type Assignment, type NodeId, type PlanGates, type ServiceSpec, type TargetView,
+  mayStopLeaver, resourceIdOf, rolloutOf, serviceOfResource, serviceSpecOf, workloadHash,
+  type Action, type Assignment, type NodeId, type PlanGates, type ResourceStatus, type ServiceSpec, type TargetView,
 } from '../core/index.ts'
 import type { ObservedWorkload } from '../actuators/index.ts'
 import type { MeshNode } from '../net/index.ts'
@@ -27,6 +29,9 @@ export const defaultMoveDeadlineMs = 5 * 60_000
 
 /** How long a replica may take to become available on a new spec before the spec counts as failed. */
 export const defaultHealthyDeadlineMs = 5 * 60_000
+
+/** How long a spec that failed here stays reported after its replica stopped (then it may be tried again). */
+export const failureMemoryMs = 60 * 60_000
 
 export interface SafeChangeOptions {
   readonly mesh: MeshNode
@@ -47,6 +52,8 @@ export class SafeChange {
   private readonly startedOn = new Map<string, { specHash: string, sinceMs: number, wasAvailable: boolean }>()
   /** Per local resource: a spec it did not become available on within the healthy deadline. */
   private readonly failedSpecs = new Map<string, string>()
+  /** Per resource no longer running here: the spec that failed on it, reported until `untilMs`. */
+  private readonly pastFailed = new Map<string, { specHash: string, untilMs: number }>()
   /** Per resource this node runs but is no longer assigned: since when. */
   private readonly letGoSince = new Map<string, number>()
   /** Nodes of the last view's component, and when each node last left it. */
@@ -116,6 +123,7 @@ export class SafeChange {
     const id = workload.resourceId
     const now = this.options.monotonicNow()
     const service = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))
+    this.pastFailed.delete(id) // running here again: a new try, timed afresh
     let started = this.startedOn.get(id)
     if (started === undefined || started.specHash !== workload.specHash) this.startedOn.set(id, started = { specHash: workload.specHash, sinceMs: now, wasAvailable: false })
     const available = this.availableNow(workload, provisional, service, now)
@@ -165,12 +173,36 @@ export class SafeChange {
     return false
   }
 
-  /** Forgets what it timed for resources no longer observed. */
+  /**
+   * Statuses for replicas that stopped here after their spec failed, while that spec is still the
+   * service's and for at most failureMemoryMs: phase `failed`, nothing running.
+   */
+  pastFailures (): ResourceStatus[] {
+    const now = this.options.monotonicNow()
+    const statuses: ResourceStatus[] = []
+    for (const [id, failure] of this.pastFailed) {
+      const service = this.serviceSpec(serviceOfResource(id, this.options.mesh.peerId))
+      if (now >= failure.untilMs || service === undefined || workloadHash(service.workload) !== failure.specHash) {
+        this.pastFailed.delete(id)
+        continue
+      }
+      this.options.lookAgainIn(failure.untilMs - now + 1)
+      statuses.push({ id, phase: 'failed', specHash: failure.specHash, restarts: 0, failedSpec: failure.specHash, lastError: 'stopped here: not available within healthyDeadline; placed elsewhere while it runs available on another node' })
+    }
+    return statuses
+  }
+
+  /** Forgets what it timed for resources no longer observed (a failed spec is kept: pastFailures). */
   forgetAllBut (observed: readonly ObservedWorkload[]): void {
     const ids = new Set(observed.map((workload) => workload.resourceId))
+    const now = this.options.monotonicNow()
     for (const id of this.runningSince.keys()) if (!ids.has(id)) this.runningSince.delete(id)
     for (const id of this.startedOn.keys()) if (!ids.has(id)) this.startedOn.delete(id)
-    for (const id of this.failedSpecs.keys()) if (!ids.has(id)) this.failedSpecs.delete(id)
+    for (const [id, specHash] of this.failedSpecs) {
+      if (ids.has(id)) continue
+      this.failedSpecs.delete(id)
+      this.pastFailed.set(id, { specHash, untilMs: now + failureMemoryMs })
+    }
     for (const id of this.letGoSince.keys()) if (!ids.has(id)) this.letGoSince.delete(id)
   }
 

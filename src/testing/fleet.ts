@@ -5,7 +5,7 @@
 // changed nodes' records have reached everyone — is `confirmed`, one flood of each such record later.
 
 import { computeView, judgeConvergence, judgeWorkloads, type ServiceSpec, type TargetView } from '../core/index.ts'
-import { MemoryActuator } from '../actuators/index.ts'
+import { MemoryActuator, type MemoryActuatorOptions } from '../actuators/index.ts'
 import { defaultJoinTimeoutMs, Reconciler, waitToJoin } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
 import { startMesh, type TestMesh } from './mesh.ts'
@@ -18,11 +18,14 @@ export interface Fleet {
   readonly live: Set<number>
 }
 
-export async function startFleet (count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory', options: { stallable?: boolean, config?: NetConfig, probeTopic?: boolean } = {}): Promise<Fleet> {
+export async function startFleet (
+  count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory',
+  options: { stallable?: boolean, config?: NetConfig, probeTopic?: boolean, actuator?: (index: number) => MemoryActuatorOptions } = {},
+): Promise<Fleet> {
   const mesh = await startMesh(count, {
     transport, labels, stallable: options.stallable ?? false, probeTopic: options.probeTopic ?? false, ...(options.config === undefined ? {} : { config: options.config }),
   })
-  const actuators = mesh.nodes.map(() => new MemoryActuator())
+  const actuators = mesh.nodes.map((_, i) => new MemoryActuator(options.actuator?.(i)))
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))
   for (const reconciler of reconcilers) await reconciler.start()
   return { mesh, actuators, reconcilers, live: new Set(mesh.nodes.keys()) }
