@@ -210,7 +210,7 @@ export class ProcessActuator implements Actuator {
   private async start (resourceId: string, workload: WorkloadSpec, specHash: string, restarts: number, epoch: number | undefined): Promise<void> {
     const spec = processWorkloadSchema.parse(workload)
     const secrets = await this.readEnvFiles(spec.envFiles ?? {}) // before the intent: a missing secret starts nothing
-    const account = await accountFor(spec.user, spec.group) // so is an unknown user
+    const account = spec.user === undefined && spec.group === undefined ? undefined : await accountFor(spec.user, spec.group) // so is an unknown user
     const instance = randomBytes(8).toString('hex')
     const intent: IntentState = {
       pid: null, instance, startTicks: '', specHash, workload: workload as IntentState['workload'], restarts, ...(epoch === undefined ? {} : { epoch }),
@@ -315,7 +315,9 @@ export class ProcessActuator implements Actuator {
   }
 
   private onExit (resourceId: string, entry: Supervised, how: string): void {
-    if (entry.removing || this.supervised.get(resourceId) !== entry) return
+    // Once per exit: a second report of the same exit set a second restart timer over the first (two
+    // processes, one of them an orphan) and counted the crash twice (the back-off jumped a step).
+    if (entry.removing || this.supervised.get(resourceId) !== entry || entry.restartTimer !== undefined) return
     clearInterval(entry.healthTimer)
     if (performance.now() - entry.startedAtMs >= (this.options.backoffResetMs ?? 60_000)) entry.crashStreak = 0
     const delayMs = Math.min((this.options.restartDelayMs ?? 500) * 2 ** entry.crashStreak, this.options.maxRestartDelayMs ?? 30_000)
@@ -342,7 +344,9 @@ export class ProcessActuator implements Actuator {
   /** Adopted processes are not our children: no exit event, so look. */
   private async pollAdopted (): Promise<void> {
     for (const [resourceId, entry] of this.supervised) {
-      if (entry.restartTimer === undefined && !entry.removing && !isSameProcessAlive(entry.state) && entry.lastExit === undefined) {
+      // Only adopted ones: a child of ours is reported by its exit event, and a zombie not reaped yet
+      // looked dead here first, so the same exit was reported twice.
+      if (!isChild(entry) && entry.restartTimer === undefined && !entry.removing && !isSameProcessAlive(entry.state) && entry.lastExit === undefined) {
         this.onExit(resourceId, entry, 'exited while the daemon was away')
       }
     }
