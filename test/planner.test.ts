@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { applyActions, computeView, judgeConvergence, judgeWorkloads, plan, type Assignment, type ObservedResource } from '../src/core/index.ts'
+import { computeView, judgeConvergence, judgeWorkloads, plan, type Action, type Assignment, type ObservedResource } from '../src/core/index.ts'
 import { dbOf, fullMesh, policy, runningAsViewed, service } from './fixtures.ts'
 
 const assignmentArbitrary = fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), spec: fc.constantFrom('s1', 's2') })
@@ -12,6 +12,16 @@ const assignmentArbitrary = fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd'
   }))
 const observedArbitrary = fc.record({ name: fc.constantFrom('a', 'b', 'c', 'x', 'y'), spec: fc.constantFrom('s1', 's2') })
   .map(({ name, spec }): ObservedResource => ({ resourceId: `${name}@me`, specHash: spec }))
+
+/** The observed state after every action succeeded: what a perfect actuator would report. */
+function applyActions (observed: readonly ObservedResource[], actions: readonly Action[]): ObservedResource[] {
+  const state = new Map(observed.map((resource) => [resource.resourceId, resource]))
+  for (const action of actions) {
+    if (action.kind === 'stop') state.delete(action.resourceId)
+    else state.set(action.resourceId, { resourceId: action.resourceId, specHash: action.specHash })
+  }
+  return [...state.values()]
+}
 
 const unique = <T extends { resourceId: string }>(items: T[]): T[] => [...new Map(items.map((item) => [item.resourceId, item])).values()]
 

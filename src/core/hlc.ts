@@ -1,9 +1,10 @@
 // A hybrid logical clock (Kulkarni et al., 2014) for versioning policy fragments.
 //
 // A timestamp is (wallMs, counter). It never runs behind the physical clock it is given, never goes
-// backwards, and after `receive` it is ahead of every timestamp seen. The physical time is an argument:
-// the core reads no clock. A remote timestamp more than `maxClockSkewMs` ahead of our physical clock is
-// refused, so a node with a wild clock cannot push every later version into the far future.
+// backwards, and after `hlcAdvancePast` its next tick is ahead of the timestamp seen. The physical time
+// is an argument: the core reads no clock. Nodes refuse a fragment timestamped more than
+// `maxClockSkewMs` ahead of their clock, so a signer with a wild clock cannot push every later version
+// into the far future.
 
 export interface HlcTimestamp {
   readonly wallMs: number
@@ -22,25 +23,13 @@ export function hlcTick (last: HlcTimestamp, physicalNowMs: number): HlcTimestam
   return { wallMs: last.wallMs, counter: last.counter + 1 }
 }
 
-export type HlcReceiveResult =
-  | { readonly kind: 'ok', readonly clock: HlcTimestamp }
-  | { readonly kind: 'too-far-ahead', readonly aheadMs: number }
-
-/** Folds a remote timestamp into the local clock, refusing one too far in the future. */
-export function hlcReceive (
-  last: HlcTimestamp,
-  remote: HlcTimestamp,
-  physicalNowMs: number,
-  maxClockSkewMs: number,
-): HlcReceiveResult {
-  const aheadMs = remote.wallMs - physicalNowMs
-  if (aheadMs > maxClockSkewMs) return { kind: 'too-far-ahead', aheadMs }
-  const wallMs = Math.max(last.wallMs, remote.wallMs, physicalNowMs)
-  let counter = 0
-  if (wallMs === last.wallMs && wallMs === remote.wallMs) counter = Math.max(last.counter, remote.counter) + 1
-  else if (wallMs === last.wallMs) counter = last.counter + 1
-  else if (wallMs === remote.wallMs) counter = remote.counter + 1
-  return { kind: 'ok', clock: { wallMs, counter } }
+/**
+ * The clock moved past `seen` (the version of a fragment about to be replaced, signed elsewhere): the
+ * next tick is then newer than it, even when our physical clock is behind its signer's. A `seen` from
+ * too far in the future never gets here: nodes refuse such a fragment (isWithinClockSkew).
+ */
+export function hlcAdvancePast (last: HlcTimestamp, seen: HlcTimestamp): HlcTimestamp {
+  return compareHlc(seen, last) > 0 ? seen : last
 }
 
 /** True when a timestamp is acceptable at `physicalNowMs`: not further ahead than the allowed skew. */

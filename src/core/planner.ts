@@ -56,24 +56,3 @@ export function plan (assignedToMe: readonly Assignment[], observed: readonly Ob
   }
   return actions.sort((a, b) => compareStrings(a.resourceId, b.resourceId))
 }
-
-/** The observed state after every action succeeded: what a perfect actuator would report. */
-export function applyActions (observed: readonly ObservedResource[], actions: readonly Action[]): ObservedResource[] {
-  const state = new Map(observed.map((resource) => [resource.resourceId, resource]))
-  for (const action of actions) {
-    switch (action.kind) {
-      case 'start':
-      case 'replace':
-        state.set(action.resourceId, { resourceId: action.resourceId, specHash: action.specHash })
-        break
-      case 'stop':
-        state.delete(action.resourceId)
-        break
-      default: {
-        const unexpected: never = action
-        throw new Error(`unknown action ${JSON.stringify(unexpected)}`)
-      }
-    }
-  }
-  return [...state.values()]
-}

@@ -3,7 +3,7 @@
 
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { compareHlc, hlcTick, type HlcTimestamp, type PolicyFragment, type PolicyKind, type PolicySpec } from '../core/index.ts'
+import { hlcAdvancePast, hlcTick, type HlcTimestamp, type PolicyFragment, type PolicyKind, type PolicySpec } from '../core/index.ts'
 import { sealRecord } from './codec.ts'
 
 export class OperatorSigner {
@@ -19,7 +19,7 @@ export class OperatorSigner {
    * what we sign next is newer than it even if our wall clock is behind the signer's.
    */
   advancePast (timestamp: HlcTimestamp): void {
-    if (compareHlc(timestamp, this.clock) > 0) this.clock = timestamp
+    this.clock = hlcAdvancePast(this.clock, timestamp)
   }
 
   /** A signed fragment setting `spec`. */
