@@ -14,6 +14,7 @@
 //     - restart: 4                               # a crashed node starts again (next generation)
 //     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
 //     - stall: { node: 2, for: 500ms, movesNothing: true }  # stops answering, connections left open
+//     - stall: { node: { runs: web }, for: 8s }  # …or the first node running web (or node: random)
 //     - rollout: { service: web, within: 30s, minAvailable: 5 }  # after an apply that changed the spec
 //     - drain: { node: 3, within: 20s, minAvailable: { web: 3 } }   # an operator drains node 3
 //     - drain: { node: { runs: web }, within: 20s }                  # …or the first node running web
@@ -80,7 +81,7 @@ const stepSchemas = {
   // A node stops reading and writing on every connection for a while (a paused process); with
   // movesNothing, the step fails if any node drops it or any workload starts or stops meanwhile.
   stall: z.strictObject({
-    stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random')]), for: duration, movesNothing: z.boolean().optional() }),
+    stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random'), z.strictObject({ runs: z.string() })]), for: duration, movesNothing: z.boolean().optional() }),
   }),
   sleep: z.strictObject({ sleep: duration }),
   // Samples every 50 ms for `for`: the service must never run (starting or running) on two nodes at
@@ -166,6 +167,11 @@ export interface RunOptions {
   readonly seed: number
   readonly transport?: 'memory' | 'tcp'
   readonly onStep?: (report: StepReport) => void
+}
+
+/** The first live node (by index) running a replica of `service`. */
+function firstRunning (fleet: Fleet, service: string): number | undefined {
+  return [...fleet.live].sort((a, b) => a - b).find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${service}@`)))
 }
 
 /** Node indices a step names, so that a scenario written for more nodes fails before it starts. */
@@ -305,9 +311,7 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
     return await stallStep(fleet, step.stall, random)
   } else if ('drain' in step) {
     const named = step.drain.node
-    const index = typeof named === 'number'
-      ? named
-      : [...fleet.live].find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${named.runs}@`)))
+    const index = typeof named === 'number' ? named : firstRunning(fleet, named.runs)
     if (index === undefined || !fleet.live.has(index)) return { convergedMs: null, problem: `no running node ${JSON.stringify(named)}` }
     const spec: PolicySpec = { kind: 'Node', name: fleet.mesh.nodes[index]!.peerId, drain: true }
     await fleet.mesh.nodes[publisher(undefined)]!.publish((await operator.sign(spec)).envelope)
@@ -330,7 +334,8 @@ async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceS
  */
 async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>['stall'], random: () => number): Promise<StepOutcome> {
   const live = [...fleet.live]
-  const index = stall.node === 'random' ? live[Math.floor(random() * live.length)] as number : stall.node
+  const index = stall.node === 'random' ? live[Math.floor(random() * live.length)] as number : typeof stall.node === 'number' ? stall.node : firstRunning(fleet, stall.node.runs)
+  if (index === undefined) return { convergedMs: null, problem: `no running node ${JSON.stringify(stall.node)}` }
   if (!fleet.live.has(index)) return { convergedMs: null, problem: `node ${index} is not running` }
   const node = fleet.mesh.nodes[index] as MeshNode
   const placement = (): string => runningResources(fleet, [...fleet.live]).sort().join(',')

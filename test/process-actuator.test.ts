@@ -82,16 +82,21 @@ describe('process actuator', () => {
     const dataDir = await tempDir('shoal-proc-')
     const actuator = newActuator(dataDir, { stopGraceMs: 300 })
     await actuator.ensure('polite@node-1', sleeper(join(dataDir, 'a')), 'h1')
-    await actuator.ensure('stubborn@node-1', {
-      kind: 'process', command: process.execPath, args: ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"],
-    }, 'h1')
+    // It says when its handler is installed, and each SIGTERM it ignores.
+    const said = join(dataDir, 'stubborn.out')
+    const stubbornScript = `const fs = require('fs'); process.on('SIGTERM', () => fs.appendFileSync(${JSON.stringify(said)}, 'ignored SIGTERM\\n')); fs.writeFileSync(${JSON.stringify(said)}, 'ready\\n'); setInterval(() => {}, 1000)`
+    await actuator.ensure('stubborn@node-1', { kind: 'process', command: process.execPath, args: ['-e', stubbornScript] }, 'h1')
     const polite = await pidOf(dataDir, 'polite@node-1')
     const stubborn = await pidOf(dataDir, 'stubborn@node-1')
-    await new Promise((resolve) => setTimeout(resolve, 300)) // let the stubborn one install its handler
+    await waitFor('the stubborn one has its handler', () => existsSync(said), 5_000)
     await actuator.remove('polite@node-1')
+    const startedAt = performance.now()
     await actuator.remove('stubborn@node-1')
-    await actuator.remove('stubborn@node-1')
+    // It outlived SIGTERM for the grace time, and only SIGKILL ended it.
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(250)
+    expect(readFileSync(said, 'utf8')).toBe('ready\nignored SIGTERM\n')
     await waitFor('both gone', () => !alive(polite) && !alive(stubborn), 5_000)
+    await actuator.remove('stubborn@node-1') // removing what is gone is not an error
     expect(await actuator.observe()).toEqual([])
   })
 
