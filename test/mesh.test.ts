@@ -350,6 +350,39 @@ describe('bad input is refused and counted, and every node keeps working', () =>
   })
 })
 
+describe('admission', () => {
+  it('a node admitted while the fleet runs joins through all its bootstrap peers and boxes none of them; a revoked one is hung up on', async () => {
+    mesh = await startMesh(4, { transport: 'tcp' })
+    await waitFor('one component of 4', () => mesh!.nodes.every((node) => node.component().size === 4), 15_000)
+    const key = await generateKeyPair('Ed25519')
+    const admission = await mesh.operator.sign({ kind: 'Admission', name: peerIdFromPrivateKey(key).toString() })
+    for (const node of mesh.nodes) await node.publish(admission.envelope)
+    // Knows only its own admission, like a freshly admitted daemon: it trusts its bootstrap peers until
+    // it has learnt who is admitted, from whichever of them syncs first, while the others sync too.
+    const joiner = await MeshNode.create({
+      clusterName: mesh.clusterName, privateKey: key, networkKey: mesh.networkKey, operators: [mesh.operator.operatorId],
+      admission: 'operator', transport: 'tcp', listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: mesh.nodes.flatMap((node) => node.addresses()),
+      generation: 1, seedRecords: [admission.envelope], config: fastNetConfig,
+    })
+    const penalised: string[] = []
+    joiner.on('peer:penalised', (peerId: string, reason: string) => penalised.push(`${peerId}: ${reason}`))
+    try {
+      await waitFor('the joiner connected to all four', () => joiner.connectedPeers().length === 4 && mesh!.nodes.every((node) => node.component().has(joiner.peerId)), 15_000)
+      expect(penalised).toEqual([])
+      expect(joiner.counters.rejected).toEqual({})
+
+      const revocation = await mesh.operator.signDeletion('Admission', joiner.peerId)
+      await mesh.nodes[0]!.publish(revocation.envelope)
+      await waitFor('every node hung up on the revoked node', () => mesh!.nodes.every((node) => !node.connectedPeers().includes(joiner.peerId)), 10_000)
+      await new Promise((resolve) => setTimeout(resolve, 1_000)) // redial rounds: still refused
+      expect(joiner.connectedPeers()).toEqual([])
+      expect(mesh.nodes.every((node) => !node.component().has(joiner.peerId))).toBe(true)
+    } finally {
+      await joiner.stop()
+    }
+  })
+})
+
 function total (counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0)
 }

@@ -83,8 +83,8 @@ export interface MeshNodeInit {
   readonly stallable?: boolean
 }
 
-export type RefusalReason = OpenFailure | 'sender-not-admitted' | 'not-an-operator' | 'internal-error'
-export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender' | 'over-rate'
+export type RefusalReason = OpenFailure | 'not-an-operator' | 'internal-error'
+export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender' | 'sender-not-admitted' | 'over-rate'
 
 export interface IngestResult {
   readonly verdict: 'accept' | 'ignore' | 'reject'
@@ -441,7 +441,11 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private async ingestUnsafe (envelope: Uint8Array, source: string): Promise<IngestResult> {
     if (source !== this.peerId) {
       if (this.cutOff(source) !== undefined) return this.ignore('blocked-sender')
-      if (this.refuses(source)) return this.reject('sender-not-admitted', source)
+      // Not proof of anything: a node that has just learnt its first admissions refuses its other
+      // bootstrap peers until theirs arrive too (a sync with one of them may be under way). Rejecting
+      // scored them down and, in a sync, boxed them for 60 s: a joining node cut itself off from the
+      // peers it joined through. A revoked peer is hung up on when its revocation arrives (afterMerge).
+      if (this.refuses(source)) return this.ignore('sender-not-admitted', source)
     }
     const arrivedAtMs = monotonicNow()
     const opened = await openRecord(envelope, this.config.recordBytesMax, (kind, signerId) => {
@@ -483,6 +487,10 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   }
 
   private afterMerge (record: ShoalRecord): void {
+    if (record.kind === 'policy' && record.policyKind === 'Admission' && record.body === null && record.name !== this.peerId) {
+      // Revoked: its records are refused from now on (openRecord), and so is its connection.
+      void this.libp2p.hangUp(peerIdFromString(record.name), { signal: AbortSignal.timeout(1_000) }).catch(() => {})
+    }
     if (record.kind === 'node') {
       if (record.nodeId === this.peerId) {
         // Our own record from before a restart, flooded back: jump past it.
