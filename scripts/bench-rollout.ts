@@ -1,8 +1,9 @@
 // Benchmark: a rolling update with real daemons and real processes (issue 24's second figure).
 //
-//   npx tsx scripts/bench-rollout.ts [--daemons 5] [--min-healthy 1s] [--max-unavailable 1] [--json]
+//   npx tsx scripts/bench-rollout.ts [--daemons 5] [--replicas 5] [--min-healthy 1s] [--max-unavailable 1] [--max-surge 0] [--json]
 //
-// Starts N daemons on loopback, applies a service with one replica per daemon (a node process), waits
+// Starts N daemons on loopback, applies a service with one replica per daemon (a node process; fewer with
+// --replicas, which leaves room for --max-surge), waits
 // until every replica runs, then changes its args. Every 50 ms it counts, from the host's real
 // processes, the replicas alive on either version, and reports the fewest alive during the rollout and
 // the time until every replica runs the new args. A replica counts as available once up for
@@ -23,10 +24,13 @@ const { values } = parseArgs({
     daemons: { type: 'string', default: '5' },
     'min-healthy': { type: 'string', default: '1s' },
     'max-unavailable': { type: 'string', default: '1' },
+    'max-surge': { type: 'string', default: '0' },
+    replicas: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
 const count = Number(values.daemons)
+const replicaCount = Number(values.replicas ?? values.daemons)
 const token = `shoal-bench-rollout-${randomBytes(4).toString('hex')}`
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -38,9 +42,9 @@ function replicas (): Array<{ pid: number, v2: boolean }> {
 function serviceYaml (version: 'v1' | 'v2'): string {
   const program = 'setInterval(() => {}, 1000)'
   return [
-    'kind: Service', 'name: web', `replicas: ${count}`, 'process:', `  command: ${process.execPath}`,
+    'kind: Service', 'name: web', `replicas: ${replicaCount}`, 'process:', `  command: ${process.execPath}`,
     `  args: ["-e", "${program}", "${token}", "${version}"]`,
-    `update: { maxUnavailable: ${values['max-unavailable']}, minHealthyFor: ${values['min-healthy']} }`, '',
+    `update: { maxUnavailable: ${values['max-unavailable']}, maxSurge: ${values['max-surge']}, minHealthyFor: ${values['min-healthy']} }`, '',
   ].join('\n')
 }
 
@@ -53,8 +57,8 @@ try {
   await writeFile(join(dir, 'v1.yaml'), serviceYaml('v1'))
   await writeFile(join(dir, 'v2.yaml'), serviceYaml('v2'))
   await cli.ok('apply', '-f', join(dir, 'v1.yaml'), '--data', first.dataDir)
-  for (const deadline = Date.now() + 60_000; replicas().length < count && Date.now() < deadline;) await sleep(100)
-  if (replicas().length < count) throw new Error(`only ${replicas().length} of ${count} replicas came up`)
+  for (const deadline = Date.now() + 60_000; replicas().length < replicaCount && Date.now() < deadline;) await sleep(100)
+  if (replicas().length < replicaCount) throw new Error(`only ${replicas().length} of ${replicaCount} replicas came up`)
   await sleep(3_000) // every replica healthy for minHealthyFor, and reported so
 
   const start = performance.now()
@@ -64,16 +68,16 @@ try {
   while (performance.now() - start < 120_000) {
     const now = replicas()
     fewest = Math.min(fewest, now.length)
-    if (now.length === count && now.every((replica) => replica.v2)) {
+    if (now.length === replicaCount && now.every((replica) => replica.v2)) {
       finishedMs = performance.now() - start
       break
     }
     await sleep(50)
   }
-  const result = { daemons: count, replicas: count, maxUnavailable: Number(values['max-unavailable']), minHealthyFor: values['min-healthy'], finishedMs, fewestAlive: fewest }
+  const result = { daemons: count, replicas: replicaCount, maxUnavailable: Number(values['max-unavailable']), maxSurge: Number(values['max-surge']), minHealthyFor: values['min-healthy'], finishedMs, fewestAlive: fewest }
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`)
-  else process.stdout.write(`rollout of ${count} replicas over ${count} daemons (maxUnavailable ${result.maxUnavailable}, minHealthyFor ${result.minHealthyFor}): ` +
-    `${Number.isNaN(finishedMs) ? 'not finished within 120 s' : `finished in ${finishedMs.toFixed(0)} ms`}, fewest alive ${fewest} of ${count}\n`)
+  else process.stdout.write(`rollout of ${replicaCount} replicas over ${count} daemons (maxUnavailable ${result.maxUnavailable}, maxSurge ${result.maxSurge}, minHealthyFor ${result.minHealthyFor}): ` +
+    `${Number.isNaN(finishedMs) ? 'not finished within 120 s' : `finished in ${finishedMs.toFixed(0)} ms`}, fewest alive ${fewest} of ${replicaCount}\n`)
 } finally {
   await Promise.all(daemons.map(async (daemon) => { await daemon.stop() }))
   for (const { pid } of replicas()) try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }

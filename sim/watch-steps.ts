@@ -5,7 +5,7 @@
 // in the largest component at the end). `groupAround` builds a partition around a service's holder.
 
 import { performance } from 'node:perf_hooks'
-import { maxUnavailableOf, workloadHash, type ServiceSpec, type WorkloadSpec } from '../src/core/index.ts'
+import { maxSurgeOf, maxUnavailableOf, workloadHash, type ServiceSpec, type WorkloadSpec } from '../src/core/index.ts'
 import { components, type Fleet } from '../src/testing/index.ts'
 import type { Step, StepOutcome } from './scenario.ts'
 
@@ -104,7 +104,7 @@ export async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollou
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const moved = replicasNow(fleet, rollout.service).filter((w) => w.specHash === newHash).length
-  const budget = maxUnavailableOf(service, total)
+  const budget = Math.max(1, maxUnavailableOf(service, wanted ?? total) + maxSurgeOf(service, wanted ?? total))
   const note = `min ${minAvailable} available; ${onNew} of ${total} on the ${rollout.reverts === true ? 'previous' : 'new'} spec and running${finishedMs === null ? `, ${moved} moved to it` : `, finished in ${Math.round(finishedMs)} ms`}`
   const problem = rollout.minAvailable !== undefined && minAvailable < rollout.minAvailable
     ? `only ${minAvailable} replicas available at one sample, fewer than ${rollout.minAvailable} (${note})`

@@ -314,6 +314,39 @@ describe('a replica whose spec fails on one host (issue 22 item 12)', () => {
   })
 })
 
+describe('surge during a rollout (issue 24, maxSurge)', () => {
+  const oldWorkload = { kind: 'memory', v: 1 }
+  const web = service('web', { replicas: 2, workload: { kind: 'memory', v: 2 }, update: { maxUnavailable: 0, maxSurge: 1 } })
+  const webNodes = (view: TargetView): string[] => view.assignments.filter((assignment) => assignment.service === 'web').map((assignment) => assignment.nodeId).sort()
+  const running = (nodes: NodeRecord[], on: Record<string, string>): NodeRecord[] => nodes.map((node) => on[node.nodeId] === undefined ? node
+    : { ...node, resources: [{ id: `web@${node.nodeId}`, phase: 'running', specHash: on[node.nodeId] as string, restarts: 0, available: true }] })
+
+  it('places maxSurge more replicas while an old replica is available, none once none is, and none while paused or failed', () => {
+    const nodes = fullMesh(['a', 'b', 'c', 'd', 'e'], () => ({}), 1)
+    const settled = webNodes(computeView(dbOf([...nodes, policy({ ...web, workload: oldWorkload })]), 'a'))
+    const oldHash = workloadHash(oldWorkload)
+    const newHash = workloadHash(web.workload)
+    const onOld = running(nodes, Object.fromEntries(settled.map((id) => [id, oldHash])))
+    const rolling = webNodes(computeView(dbOf([...onOld, policy(web)]), 'a'))
+    expect(rolling).toHaveLength(3)
+    expect(rolling).toEqual(expect.arrayContaining(settled)) // the old replicas stay; one more joins them
+    // Canaries not yet promoted: no surge (it would be one more replica on the unproven spec).
+    expect(webNodes(computeView(dbOf([...onOld, policy({ ...web, update: { ...web.update, canary: 1 } })]), 'a'))).toEqual(settled)
+    // The new spec failed somewhere: no surge.
+    const surgeNode = rolling.find((id) => !settled.includes(id)) as string
+    const failed = onOld.map((node) => node.nodeId !== surgeNode ? node : { ...node, resources: [{ id: `web@${surgeNode}`, phase: 'failed' as const, specHash: newHash, restarts: 0, failedSpec: newHash }] })
+    expect(webNodes(computeView(dbOf([...failed, policy(web)]), 'a'))).toHaveLength(2)
+    // Every replica on the new spec: the surge ends, and the lowest-ranked incumbent is let go.
+    const done = running(nodes, Object.fromEntries(rolling.map((id) => [id, newHash])))
+    const after = webNodes(computeView(dbOf([...done, policy(web)]), 'a'))
+    expect(after).toHaveLength(2)
+    expect(rolling).toEqual(expect.arrayContaining(after))
+    // Without maxSurge (the default), a rollout places no more than replicas.
+    const { update: _, ...plain } = web
+    expect(webNodes(computeView(dbOf([...onOld, policy(plain)]), 'a'))).toEqual(settled)
+  })
+})
+
 describe('explainable', () => {
   it('names the chosen nodes and a reason for every other node', () => {
     fc.assert(fc.property(clusterArbitrary({ allowSettings: true }), (cluster) => {

@@ -20,9 +20,9 @@ describe('policy files', () => {
   })
 
   it('maps update settings, durations written as durations', () => {
-    const text = 'kind: Service\nname: web\nreplicas: 4\nprocess: {command: x}\nupdate: {maxUnavailable: "25%", minHealthyFor: 5s, maxSurge: 2, moveDeadline: 2m, healthyDeadline: 90s, autoRevert: true, canary: 1}\npartition: majority\n'
+    const text = 'kind: Service\nname: web\nreplicas: 4\nprocess: {command: x}\nupdate: {maxUnavailable: "25%", minHealthyFor: 5s, maxSurge: "50%", moveDeadline: 2m, healthyDeadline: 90s, autoRevert: true, canary: 1}\npartition: majority\n'
     expect(parsePolicyFile(text, 'p.yaml')[0]).toMatchObject({
-      update: { maxUnavailable: '25%', minHealthyForMs: 5_000, maxSurge: 2, moveDeadlineMs: 120_000, healthyDeadlineMs: 90_000, autoRevert: true, canary: 1 },
+      update: { maxUnavailable: '25%', minHealthyForMs: 5_000, maxSurge: '50%', moveDeadlineMs: 120_000, healthyDeadlineMs: 90_000, autoRevert: true, canary: 1 },
       partition: 'majority',
     })
   })
@@ -44,7 +44,9 @@ describe('policy files', () => {
     ['---\n- {kind: Admission, name: a}\n- {kind: Admission}\n', 'f.yaml:3: 1.name: '],
     ['kind: Admission\nname: a\n---\nkind: Admission\nname: a\n', 'f.yaml: Admission/a appears twice'],
     ['', 'f.yaml: no policies in it'],
-    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: 0}\n', 'f.yaml:5: update.maxUnavailable: must be at least 1'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: 0}\n', 'f.yaml:5: update.maxUnavailable: maxUnavailable 0 needs a maxSurge above 0'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: -1}\n', 'f.yaml:5: update.maxUnavailable: must be at least 0'],
+    ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxSurge: "0%"}\n', 'f.yaml:5: update.maxSurge: must be a whole number or a percentage from 1% to 100%'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {maxUnavailable: "0%"}\n', 'f.yaml:5: update.maxUnavailable: must be a whole number or a percentage from 1% to 100%'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: soon}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],
     ['kind: Service\nname: web\nreplicas: 1\nprocess: {command: x}\nupdate: {minHealthyFor: 2h}\n', 'f.yaml:5: update.minHealthyFor: must be a duration like 500ms'],

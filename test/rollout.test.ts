@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  describeReplica, describeRollout, maxUnavailableOf, mayStopLeaver, rolloutOf, workloadHash,
+  describeReplica, describeRollout, maxSurgeOf, maxUnavailableOf, mayStopLeaver, rolloutOf, workloadHash,
   type Assignment, type ReplicaRollout, type NodeRecord, type ResourceStatus, type ServiceSpec,
 } from '../src/core/index.ts'
 
@@ -43,7 +43,7 @@ describe('rolloutOf', () => {
   it('lets the first replicas in node-id order go, as many as maxUnavailable allows, and no more', () => {
     const nodes = ['a', 'b', 'c', 'd']
     const records = new Map(nodes.map((id) => [id, recordOf(id, [statusOf(id, 'old')])]))
-    const decide = (maxUnavailable: number | string): string[] => rolloutOf(assignmentsOf(nodes), serviceWith(maxUnavailable), (id) => records.get(id))
+    const decide = (maxUnavailable: number | string): string[] => rolloutOf(assignmentsOf(nodes), { ...serviceWith(maxUnavailable), replicas: 4 }, (id) => records.get(id))
       .replicas.filter((replica) => replica.mayUpdate).map((replica) => replica.nodeId)
     expect(decide(1)).toEqual(['a'])
     expect(decide(2)).toEqual(['a', 'b'])
@@ -121,12 +121,32 @@ describe('rolloutOf', () => {
     expect(reverted.replicas.map((replica) => [replica.state, replica.mayUpdate])).toEqual([['old-down', true], ['updated', false], ['updated', false], ['updated', false]])
   })
 
-  it('maxUnavailableOf: counts as given, percentages of the replicas rounded down, never below 1', () => {
+  it('maxUnavailableOf: counts as given, percentages of the replicas rounded down, never below 1 without a surge; maxSurgeOf rounds up', () => {
     expect(maxUnavailableOf(serviceWith(3), 10)).toBe(3)
     expect(maxUnavailableOf(serviceWith('25%'), 10)).toBe(2)
     expect(maxUnavailableOf(serviceWith('1%'), 10)).toBe(1)
     const { update: _, ...withoutUpdate } = serviceWith(1)
     expect(maxUnavailableOf(withoutUpdate, 10)).toBe(1)
+    const surging: ServiceSpec = { ...withoutUpdate, update: { maxUnavailable: 0, maxSurge: '25%' } }
+    expect(maxUnavailableOf(surging, 10)).toBe(0)
+    expect(maxSurgeOf(surging, 10)).toBe(3)
+    expect(maxSurgeOf(withoutUpdate, 10)).toBe(0)
+    expect(maxUnavailableOf({ ...withoutUpdate, update: { maxUnavailable: '1%', maxSurge: 1 } }, 10)).toBe(0)
+  })
+
+  it('with surge replicas placed, the budget is maxUnavailable plus the surge: with maxUnavailable 0, an old replica goes only once a surge replica is up', () => {
+    // 3 replicas asked for, 4 placed (maxSurge 1): 'b' is the surge replica, not running yet.
+    const service: ServiceSpec = { ...serviceWith(0), update: { maxUnavailable: 0, maxSurge: 1 } }
+    const records = new Map([['a', recordOf('a', [statusOf('a', 'old')])], ['b', recordOf('b', [])], ['c', recordOf('c', [statusOf('c', 'old')])], ['d', recordOf('d', [statusOf('d', 'old')])]])
+    const decide = (): ReturnType<typeof rolloutOf> => rolloutOf(assignmentsOf(['a', 'b', 'c', 'd']), service, (id) => records.get(id))
+    expect(decide().replicas.map((replica) => [replica.state, replica.mayUpdate])).toEqual([['old', false], ['missing', false], ['old', false], ['old', false]])
+    expect({ budget: decide().maxUnavailable, surge: decide().surge }).toEqual({ budget: 1, surge: 1 })
+    records.set('b', recordOf('b', [statusOf('b', 'updated')]))
+    expect(decide().replicas.filter((replica) => replica.mayUpdate).map((replica) => replica.nodeId)).toEqual(['a'])
+    expect(describeRollout(decide())).toBe('web: 1 of 4 on the new spec, 4 available, 1 moving now (maxUnavailable 1, counting 1 surge replica(s))')
+    // No room for the surge replica (3 placed): one may go at a time rather than none ever.
+    records.set('b', recordOf('b', [statusOf('b', 'old')]))
+    expect(rolloutOf(assignmentsOf(['a', 'b', 'c']), service, (id) => records.get(id)).replicas.filter((replica) => replica.mayUpdate).map((replica) => replica.nodeId)).toEqual(['a'])
   })
 
   // The fleet model: replica i's node publishes its phase; every node j holds, for every other node
@@ -176,6 +196,49 @@ describe('rolloutOf', () => {
         expect(down).toBeLessThanOrEqual(maxUnavailable)
       }
       if (!healthy) expect(everMoved).toBeLessThanOrEqual(maxUnavailable)
+    }), { numRuns: 300 })
+  })
+
+  it('with surge replicas, never fewer than replicas - maxUnavailable available, whatever the delivery delays', () => {
+    const surgeScenario = fc.record({
+      replicas: fc.integer({ min: 1, max: 8 }),
+      maxUnavailable: fc.integer({ min: 0, max: 3 }),
+      maxSurge: fc.integer({ min: 1, max: 3 }),
+      steps: fc.array(fc.record({ kind: fc.constantFrom('deliver', 'decide', 'finish'), node: fc.nat(), other: fc.nat() }), { minLength: 50, maxLength: 400 }),
+    })
+    type SurgePhase = Phase | 'missing'
+    fc.assert(fc.property(surgeScenario, ({ replicas, maxUnavailable, maxSurge, steps }) => {
+      // The view placed replicas + maxSurge: the surge replicas (the last ones here; any position in
+      // node-id order would do) are not running yet.
+      const placed = replicas + maxSurge
+      const nodes = Array.from({ length: placed }, (_, i) => `n${String(i).padStart(2, '0')}`)
+      const assignments = assignmentsOf(nodes)
+      const service: ServiceSpec = { ...serviceWith(maxUnavailable), replicas, update: { maxUnavailable, maxSurge } }
+      const history: SurgePhase[][] = nodes.map((_, i) => [i < replicas ? 'old' : 'missing'])
+      const heard: number[][] = nodes.map(() => nodes.map(() => 0))
+      const current = (i: number): SurgePhase => history[i]?.at(-1) as SurgePhase
+      const recordIn = (nodeId: string, phase: SurgePhase): NodeRecord => recordOf(nodeId, phase === 'missing' ? [] : [statusOf(nodeId, phase)])
+      for (const step of steps) {
+        const j = step.node % placed
+        const i = step.other % placed
+        if (step.kind === 'deliver') {
+          const row = heard[j] as number[]
+          row[i] = Math.min((history[i] as SurgePhase[]).length - 1, (row[i] as number) + 1 + (step.other % 3))
+        } else if (step.kind === 'decide') {
+          if (current(j) === 'missing') (history[j] as SurgePhase[]).push('updating') // a new replica starts on the new spec
+          else if (current(j) === 'old') {
+            const view = (nodeId: string): NodeRecord => {
+              const n = nodes.indexOf(nodeId)
+              return recordIn(nodeId, n === j ? current(j) : (history[n] as SurgePhase[])[(heard[j] as number[])[n] as number] as SurgePhase)
+            }
+            if (rolloutOf(assignments, service, view).replicas[j]?.mayUpdate === true) (history[j] as SurgePhase[]).push('updating')
+          }
+        } else if (current(j) === 'updating') {
+          (history[j] as SurgePhase[]).push('updated')
+        }
+        const available = nodes.filter((_, n) => current(n) === 'old' || current(n) === 'updated').length
+        expect(available).toBeGreaterThanOrEqual(replicas - maxUnavailable)
+      }
     }), { numRuns: 300 })
   })
 

@@ -61,6 +61,20 @@ describe('scenario files', () => {
     expect(report.steps[6]?.note).toBe('min 3 available; 0 of 4 on the new spec and running, 1 moved to it')
   })
 
+  it('with maxSurge 1 and maxUnavailable 0, a rollout never has fewer than all replicas up, and ends with exactly them', async () => {
+    const scenario = parseScenario([
+      'steps:',
+      '  - apply: { kind: Service, name: web, replicas: 4, workload: { kind: memory, version: 1 } }',
+      '  - expect: { converged: 20s, replicas: { web: 4 } }',
+      '  - apply: { kind: Service, name: web, replicas: 4, workload: { kind: memory, version: 2, startMs: 100 }, update: { maxUnavailable: 0, maxSurge: 1, minHealthyForMs: 200 } }',
+      '  - rollout: { service: web, within: 30s, minAvailable: 4 }',
+      '  - expect: { converged: 20s, replicas: { web: 4 }, noDuplicates: true }',
+    ].join('\n'), 'surge.yaml')
+    const report = await runScenario(scenario, { nodes: 6, seed: 5 })
+    expect(report.failure).toBeUndefined()
+    expect(report.steps[3]?.note).toMatch(/^min 4 available; 4 of 4 on the new spec and running, finished in \d+ ms$/)
+  })
+
   it('canaries wait for a promote; a version not healthy within the deadline is reverted everywhere (autoRevert)', async () => {
     const scenario = parseScenario([
       'steps:',

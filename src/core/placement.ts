@@ -29,6 +29,10 @@
 //      fails everywhere is available nowhere, so it does not hop from host to host: it stays put and
 //      its rollout reports it failed (rollout.ts). The failing node keeps reporting the failure for a
 //      while after it stopped the replica (daemon/safe-change.ts), or it would be eligible again.
+//   7. With `maxSurge: s`, while an eligible node runs a replica available on an older spec (a rollout
+//      underway, not paused for canaries, not failed), s more replicas are placed, ranked as any
+//      other (rollout.ts says why that keeps replicas - maxUnavailable available). The rollout ends
+//      when no old replica is left available; then the excess incumbents are cut as after a heal.
 // Equal scores are broken by node id, so the result never depends on arrival or iteration order.
 //
 // Why this cannot oscillate: the view changes only when its inputs change, and the only input the
@@ -42,6 +46,7 @@
 import { canonicalJson, compareStrings, Hasher64, hash32, pairScore } from './hash.ts'
 import type { RecordDB } from './recorddb.ts'
 import { describeQuorum, quorumOf, type Quorum } from './quorum.ts'
+import { maxSurgeOf } from './rollout.ts'
 import { componentOf, type NodeRecordSource } from './reachability.ts'
 import {
   holdEndMs, policyKey, specStatusInputs, workloadHash,
@@ -445,8 +450,11 @@ function placeService (context: Context, service: ServiceSpec, incumbents: reado
   recorder?.noteIneligible(context, service, eligible)
   let chosen: number[]
   if (service.replicas === 'all') chosen = placeOnEveryNode(context, service, eligible, recorder)
-  else if (service.spread !== undefined) chosen = placeSpread(context, service, service.spread, service.replicas, incumbents, recorder)
-  else chosen = placeRanked(context, service, service.replicas, eligible, incumbents, 'ranked-lower', recorder)
+  else {
+    const wanted = service.replicas + surgeOf(context, service, service.replicas, eligible)
+    if (service.spread !== undefined) chosen = placeSpread(context, service, service.spread, wanted, incumbents, recorder)
+    else chosen = placeRanked(context, service, wanted, eligible, incumbents, 'ranked-lower', recorder)
+  }
   for (const index of chosen) (context.nodes[index] as PlacementNode).freeSlots -= service.slots
   for (const index of incumbents) context.incumbentMark[index] = 0
   return chosen
@@ -478,6 +486,23 @@ function eligibleNodes (context: Context, service: ServiceSpec): Eligibility {
     context.eligibleBySelector.set(cacheKey, eligibility = { list, member, byValue })
   }
   return eligibility
+}
+
+/**
+ * Step 7: the replicas placed beyond `replicas` while the service rolls out with `maxSurge` (rollout.ts):
+ * while an eligible node still runs a replica available on another spec than the service's, and the
+ * rollout is neither paused for canaries nor failed (a node reports the current spec failed).
+ */
+function surgeOf (context: Context, service: ServiceSpec, replicas: number, eligible: readonly number[]): number {
+  const surge = maxSurgeOf(service, replicas)
+  if (surge === 0 || ((service.update?.canary ?? 0) > 0 && service.update?.promoted !== true)) return 0
+  const specHash = specHashOf(service.workload)
+  if (context.nodes.some((node) => node.failedSpecs.get(service.name) === specHash)) return 0
+  const rolling = eligible.some((index) => {
+    const available = (context.nodes[index] as PlacementNode).availableSpecs.get(service.name)
+    return available !== undefined && available !== specHash
+  })
+  return rolling ? surge : 0
 }
 
 /** Step 6: the nodes where the service's current spec failed, when another node runs it available. */

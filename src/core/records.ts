@@ -130,16 +130,20 @@ export interface ServiceSpec {
 }
 
 export interface UpdateSettings {
-  /** Replicas that may be down for the update at once: a count, or a percentage like "25%" (default 1). */
+  /**
+   * Replicas that may be down for the update at once: a count, or a percentage like "25%" rounded down
+   * (default 1; at least 1, unless maxSurge is above 0, where 0 keeps every replica up).
+   */
   readonly maxUnavailable?: number | string
   /** A new replica counts as available only once healthy this long (default 0). */
   readonly minHealthyForMs?: number
   /**
-   * When work moves for a reason other than a failure (a drain, a label or spread change): 0 stops a
-   * replica let go at once; otherwise (the default) it keeps running until its replacement is
-   * available. Surge during a rolling update is not supported: a rollout replaces replicas in place.
+   * During a rollout: replicas started beyond `replicas` on the new spec before old ones stop, a count
+   * or a percentage rounded up (default 0: replicas are replaced in place). When work moves for a
+   * reason other than a failure (a drain, a label or spread change): 0 stops a replica let go at once;
+   * otherwise (the default) it keeps running until its replacement is available.
    */
-  readonly maxSurge?: number
+  readonly maxSurge?: number | string
   /** How long a replica let go waits for its replacement at most (default 5 min). */
   readonly moveDeadlineMs?: number
   /** A new replica not available this long after it started counts as failed (default 5 min). */

@@ -19,6 +19,14 @@
 // makes a node wait longer, never act sooner. Crashes are not bounded by any rule; the second term
 // makes the rollout wait while other replicas are down for any reason, as far as the node knows.
 //
+// Surge (`maxSurge: s`, default 0): while a rollout is underway the view places s more replicas than
+// the service asks for (placement.ts, surgeOf), on the next-ranked nodes, and the rule's budget grows
+// by the surge replicas placed: k + s' over replicas + s' assignments. A surge replica starts on the new
+// spec and counts as down until available, so with k = 0 an old replica goes only once one surges up:
+// at least `replicas - k` stay available throughout, by the same argument. When no old replica is left
+// available the surge ends; the view then keeps the best-ranked `replicas` and lets the rest go, make-
+// before-break. The budget is never below 1: with k = 0 and no room for a surge replica, one goes.
+//
 // Moves (mayStopLeaver, at the end) use the same records the other way round: a replica let go for a
 // reason other than a failure keeps running until the replicas that replace it are available.
 //
@@ -62,7 +70,10 @@ export interface ServiceRollout {
    * 'reverted' (failed, and going back to the previous spec, autoRevert).
    */
   readonly mode: 'rolling' | 'canary' | 'failed' | 'reverted'
+  /** The rule's budget: maxUnavailable, plus the surge replicas the view placed (at least 1). */
   readonly maxUnavailable: number
+  /** Replicas placed beyond the service's count for this rollout (maxSurge). */
+  readonly surge: number
   /** The replicas of the view, in rollout order (node id). */
   readonly replicas: readonly ReplicaRollout[]
   readonly updated: number
@@ -71,12 +82,26 @@ export interface ServiceRollout {
   readonly done: boolean
 }
 
-/** maxUnavailable as a count for `replicaCount` replicas: a percentage rounds down, and is at least 1. */
+/**
+ * maxUnavailable as a count for `replicaCount` replicas: a percentage rounds down. At least 1, unless the
+ * service surges during rollouts (maxSurge above 0), where 0 means "never below `replicas`".
+ */
 export function maxUnavailableOf (service: ServiceSpec, replicaCount: number): number {
-  const setting = service.update?.maxUnavailable ?? 1
-  if (typeof setting === 'number') return Math.max(1, setting)
-  const percent = Number(setting.slice(0, -1))
-  return Math.max(1, Math.floor(replicaCount * percent / 100))
+  const count = countOf(service.update?.maxUnavailable ?? 1, replicaCount, Math.floor)
+  return count === 0 && maxSurgeOf(service, replicaCount) === 0 ? 1 : count
+}
+
+/**
+ * The replicas a rollout of `service` may start beyond `replicaCount` before old ones stop: maxSurge as a
+ * count, a percentage rounded up (as Kubernetes does). 0 unless set: a rollout replaces replicas in place.
+ */
+export function maxSurgeOf (service: ServiceSpec, replicaCount: number): number {
+  return countOf(service.update?.maxSurge ?? 0, replicaCount, Math.ceil)
+}
+
+function countOf (setting: number | string, replicaCount: number, round: (x: number) => number): number {
+  if (typeof setting === 'number') return setting
+  return round(replicaCount * Number(setting.slice(0, -1)) / 100)
 }
 
 /**
@@ -104,7 +129,9 @@ export function rolloutOf (
   const mode = reverted ? 'reverted' : failed ? 'failed' : (update.canary ?? 0) > 0 && update.promoted !== true ? 'canary' : 'rolling'
   const movable = mode === 'failed' ? 0 : mode === 'canary' ? update.canary as number : Infinity
   const states = assignments.map((assignment) => replicaState(assignment.resourceId, specHash, nodeRecord(assignment.nodeId)))
-  const maxUnavailable = maxUnavailableOf(service, assignments.length)
+  const wanted = service.replicas === 'all' ? assignments.length : service.replicas
+  const surge = Math.min(maxSurgeOf(service, wanted), Math.max(0, assignments.length - wanted))
+  const maxUnavailable = Math.max(1, maxUnavailableOf(service, wanted) + surge)
   const notUpdatedBefore = new Array<number>(states.length)
   let count = 0
   for (let i = 0; i < states.length; i++) {
@@ -128,7 +155,7 @@ export function rolloutOf (
   })
   const updated = states.filter((state) => state === 'updated').length
   return {
-    service: service.name, specHash, workload, mode, maxUnavailable, replicas, updated,
+    service: service.name, specHash, workload, mode, maxUnavailable, surge, replicas, updated,
     available: states.filter(isAvailable).length,
     done: updated === states.length,
   }
@@ -177,7 +204,8 @@ function modeNote (rollout: ServiceRollout): string {
 export function describeRollout (rollout: ServiceRollout): string {
   const moving = rollout.replicas.filter((replica) => replica.state === 'updating' || (replica.state !== 'updated' && replica.mayUpdate)).length
   return `${rollout.service}: ${rollout.updated} of ${rollout.replicas.length} on the ${rollout.mode === 'reverted' ? 'previous' : 'new'} spec, ` +
-    `${rollout.available} available, ${moving} moving now (maxUnavailable ${rollout.maxUnavailable})${modeNote(rollout)}`
+    `${rollout.available} available, ${moving} moving now (maxUnavailable ${rollout.maxUnavailable}` +
+    `${rollout.surge > 0 ? `, counting ${rollout.surge} surge replica(s)` : ''})${modeNote(rollout)}`
 }
 
 /**

@@ -12,7 +12,7 @@
 //   file: {path, content, mode: "0644"}
 //   update: {maxUnavailable: 1 | "25%", minHealthyFor: 5s,    # how a spec change rolls out
 //            healthyDeadline: 5m, autoRevert: true, canary: 1,
-//            maxSurge: 1, moveDeadline: 5m}                    # and how a moved replica hands over
+//            maxSurge: 1 | "25%", moveDeadline: 5m}            # extra replicas while it does; how a moved one hands over
 //   partition: majority            # during a split, run only where most nodes are (default: available)
 //
 // `mode` is an octal string: YAML 1.2 reads a bare 0644 as the decimal number 644, a silent trap.
@@ -57,7 +57,7 @@ const fileDuration = z.unknown().transform((value, context) => {
 const updateFileSchema = z.strictObject({
   maxUnavailable: z.union([z.number(), z.string()]).optional(),
   minHealthyFor: fileDuration.optional(),
-  maxSurge: z.number().optional(),
+  maxSurge: z.union([z.number(), z.string()]).optional(),
   moveDeadline: fileDuration.optional(),
   healthyDeadline: fileDuration.optional(),
   autoRevert: z.boolean().optional(),

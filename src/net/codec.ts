@@ -74,19 +74,26 @@ export const nodeRecordSchema = z.strictObject({
 
 export const workloadSchema = z.object({ kind: z.string().min(1).max(64) }).catchall(z.json())
 
-/** A rolling update's settings (core/rollout.ts). At least one replica may always be down for it. */
+const replicaBudget = (what: string) => z.union([
+  z.number().int().min(0, `must be at least 0 (or a percentage like "25%")`).max(recordLimits.replicasMax),
+  z.string().regex(/^(100|[1-9][0-9]?)%$/, 'must be a whole number or a percentage from 1% to 100%, like "25%"'),
+], { error: `${what} must be a whole number, or a percentage like "25%"` })
+
+/**
+ * A rolling update's settings (core/rollout.ts). Something must let a rollout move: maxUnavailable 0
+ * (never below `replicas`) only with a maxSurge above 0.
+ */
 export const updateSettingsSchema = z.strictObject({
-  maxUnavailable: z.union([
-    z.number().int().min(1, 'must be at least 1 (or a percentage like "25%")').max(recordLimits.replicasMax),
-    z.string().regex(/^(100|[1-9][0-9]?)%$/, 'must be a whole number or a percentage from 1% to 100%, like "25%"'),
-  ], { error: 'must be a whole number of at least 1, or a percentage like "25%"' }).optional(),
+  maxUnavailable: replicaBudget('maxUnavailable').optional(),
   minHealthyForMs: z.number().int().min(0).max(3_600_000).optional(),
-  maxSurge: z.number().int().min(0).max(recordLimits.replicasMax).optional(),
+  maxSurge: replicaBudget('maxSurge').optional(),
   moveDeadlineMs: z.number().int().min(0).max(24 * 3_600_000).optional(),
   healthyDeadlineMs: z.number().int().min(1_000).max(24 * 3_600_000).optional(),
   autoRevert: z.boolean().optional(),
   canary: z.number().int().min(0).max(recordLimits.replicasMax).optional(),
   promoted: z.boolean().optional(),
+}).refine((update) => update.maxUnavailable !== 0 || (update.maxSurge !== undefined && update.maxSurge !== 0), {
+  message: 'maxUnavailable 0 needs a maxSurge above 0: otherwise no replica could ever be replaced', path: ['maxUnavailable'],
 })
 
 export const serviceSchema = z.strictObject({
