@@ -72,3 +72,18 @@ describe('core purity', () => {
     expect(problems).toEqual([])
   })
 })
+
+describe('one clock for a node\'s decisions (issue 25)', () => {
+  // The reconciler, its safe-change gates and the memory actuator take wall time, monotonic time and
+  // timers from their Clock (src/clock.ts), so that a node runs under virtual time; randomness would
+  // make a virtual run differ from the next.
+  const clockOnly = forbidden.filter(([, name]) => ['Date.now', 'new Date', 'Date()', 'performance.now', 'Math.random', 'timers'].includes(name))
+  const root = resolve(coreDir, '..')
+  for (const file of ['daemon/reconciler.ts', 'daemon/safe-change.ts', 'actuators/memory.ts']) {
+    it(`${file} reads no clock, sets no timer and draws no randomness of its own`, () => {
+      const code = readFileSync(join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1')
+      expect(clockOnly.filter(([pattern]) => pattern.test(code)).map(([, name]) => name)).toEqual([])
+    })
+  }
+})
+

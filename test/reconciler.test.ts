@@ -6,6 +6,7 @@ import { computeView, RecordDB, workloadHash, type ServiceSpec } from '../src/co
 import { confirmed, converged, crashNode, excessReplicas, runningResources, startFleet, startMesh, stopFleet, waitFor, waitForFleet, waitForRest, type Fleet } from '../src/testing/index.ts'
 import { MemoryActuator, type Actuator } from '../src/actuators/index.ts'
 import { Reconciler } from '../src/daemon/reconciler.ts'
+import { skewed, systemClock } from '../src/clock.ts'
 
 let fleet: Fleet | undefined
 afterEach(async () => {
@@ -143,7 +144,7 @@ describe('reconciler', () => {
     const memory = new MemoryActuator()
     let stepBackMs = 0
     const node = mesh.nodes[0]!
-    const reconciler = new Reconciler({ mesh: node, actuators: [memory], admission: 'open', now: () => Date.now() - stepBackMs })
+    const reconciler = new Reconciler({ mesh: node, actuators: [memory], admission: 'open', clock: skewed(systemClock, -stepBackMs) })
     const running = (service: string) => node.localState.resources.some((r) => r.id.startsWith(`${service}@`) && r.phase === 'running')
     try {
       await reconciler.start()

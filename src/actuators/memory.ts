@@ -5,6 +5,7 @@
 // broken new version by changing the spec, as an operator would.
 
 import type { WorkloadSpec } from '../core/index.ts'
+import { systemClock, type Clock, type Timer } from '../clock.ts'
 import type { Actuator, EnsureContext, ObservedWorkload } from './actuator.ts'
 
 export interface MemoryActuatorOptions {
@@ -12,6 +13,8 @@ export interface MemoryActuatorOptions {
   readonly startLatencyMs?: number
   /** Called before each start; return an error message to make that start fail. */
   readonly failStart?: (resourceId: string) => string | undefined
+  /** Where start latencies are timed (default: the system's clock). */
+  readonly clock?: Clock
 }
 
 interface MemoryWorkload {
@@ -20,7 +23,7 @@ interface MemoryWorkload {
   phase: 'starting' | 'running' | 'failed'
   restarts: number
   lastError?: string
-  timer?: NodeJS.Timeout
+  timer?: Timer
 }
 
 export class MemoryActuator implements Actuator {
@@ -52,7 +55,7 @@ export class MemoryActuator implements Actuator {
   async ensure (resourceId: string, spec: WorkloadSpec, specHash: string, context: EnsureContext = {}): Promise<void> {
     const existing = this.workloads.get(resourceId)
     if (existing?.specHash === specHash && existing.phase !== 'failed') return
-    clearTimeout(existing?.timer)
+    existing?.timer?.cancel()
     this.starts.push(resourceId)
     const error = this.options.failStart?.(resourceId)
     const workload: MemoryWorkload = {
@@ -71,7 +74,7 @@ export class MemoryActuator implements Actuator {
       return
     }
     await new Promise<void>((resolve) => {
-      workload.timer = setTimeout(() => {
+      workload.timer = (this.options.clock ?? systemClock).setTimer(() => {
         workload.phase = 'running'
         resolve()
       }, latencyMs)
@@ -79,13 +82,13 @@ export class MemoryActuator implements Actuator {
   }
 
   async remove (resourceId: string): Promise<void> {
-    clearTimeout(this.workloads.get(resourceId)?.timer)
+    this.workloads.get(resourceId)?.timer?.cancel()
     this.workloads.delete(resourceId)
   }
 
   /** Everything stops at once, as when the host dies. */
   crash (): void {
-    for (const workload of this.workloads.values()) clearTimeout(workload.timer)
+    for (const workload of this.workloads.values()) workload.timer?.cancel()
     this.workloads.clear()
   }
 }

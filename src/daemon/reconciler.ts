@@ -21,10 +21,11 @@
 import { EventEmitter } from 'node:events'
 import {
   canonicalJson, compareStrings, computeView, holdEndMs, initialThrottleState, noteChange, plan, runDue,
-  type Action, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
+  type Action, type NodeRecord, type RecordDB, type ResourceStatus, type ShoalRecord, type TargetView, type ThrottleConfig, type ThrottleState,
 } from '../core/index.ts'
 import type { Actuator, ObservedWorkload } from '../actuators/index.ts'
-import type { MeshNode } from '../net/index.ts'
+import type { LocalState, MeshNode } from '../net/index.ts'
+import { sleepOn, systemClock, type Clock, type Timer } from '../clock.ts'
 import { SafeChange } from './safe-change.ts'
 
 /**
@@ -49,8 +50,25 @@ export const defaultThrottle: ThrottleConfig = Object.freeze({
   maxHoldMs: 1_000, // under heavy churn, recompute at least every second
 })
 
+/**
+ * What the reconciler (and its safe-change gates) needs of its node's mesh: the database, news of each
+ * merge, and its own record to report in. A MeshNode is one; so is anything else that keeps a node's
+ * database (issue 25's virtual network), which is why this is not simply MeshNode.
+ */
+export interface ReconcilerMesh {
+  readonly peerId: string
+  readonly db: RecordDB
+  readonly config: { readonly deadIntervalMs: number }
+  /** This node's record as it was before a restart, if it had one. */
+  readonly restoredOwnRecord: NodeRecord | undefined
+  readonly localState: Readonly<LocalState>
+  updateLocalState(change: Partial<LocalState>, options?: { announce?: boolean, status?: boolean }): void
+  on(event: 'record:merged', listener: (record: ShoalRecord) => void): unknown
+  off(event: 'record:merged', listener: (record: ShoalRecord) => void): unknown
+}
+
 export interface ReconcilerOptions {
-  readonly mesh: MeshNode
+  readonly mesh: ReconcilerMesh
   readonly actuators: readonly Actuator[]
   readonly admission: 'open' | 'operator'
   readonly throttle?: ThrottleConfig
@@ -58,10 +76,11 @@ export interface ReconcilerOptions {
   readonly retryDelayMs?: number
   /** Count workloads found at start as running incumbents (after a graceful restart). */
   readonly adoptAsIncumbents?: boolean
-  /** The wall clock, for views (holds and ages are wall times); injectable for tests. */
-  readonly now?: () => number
-  /** The clock for the throttle's intervals; it must never step (default: performance.now). */
-  readonly monotonicNow?: () => number
+  /**
+   * Wall time (views: holds are wall times), monotonic time (the throttle, safe-change timing) and
+   * timers, from one place (default: the system's), so that a node can run under virtual time.
+   */
+  readonly clock?: Clock
   /**
    * How long after a node running a `partition: majority` service leaves this node's component this
    * node may start it (default: the dead interval + 1 s; the daemon adds its actuators' stop grace).
@@ -81,10 +100,9 @@ export interface ReconcilerEvents {
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly options: ReconcilerOptions
   private readonly throttle: ThrottleConfig
-  private readonly now: () => number
-  private readonly monotonicNow: () => number
+  private readonly clock: Clock
   private state: ThrottleState
-  private timer: NodeJS.Timeout | undefined
+  private timer: Timer | undefined
   private running: Promise<void> | undefined
   private stopped = false
   private lastView: TargetView | undefined
@@ -95,13 +113,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** The database's placement revision when a change was last noted. */
   private notedPlacementRevision: number | undefined
   /** One timer per hold end (a node re-floods its record with the same hold many times). */
-  private readonly holdTimers = new Map<number, NodeJS.Timeout>()
+  private readonly holdTimers = new Map<number, Timer>()
   /** When changes may happen (rollouts, make-before-break, the majority fence): safe-change.ts. */
   private readonly safeChange: SafeChange
   /** A change held back by other nodes' state: any node's new record may let it go. */
   private waitingOnOthers = false
   /** The one timer for a later look (a replica will have been healthy long enough by then). */
-  private lookAgainTimer: NodeJS.Timeout | undefined
+  private lookAgainTimer: Timer | undefined
+  /** The one timer for a run after a failure or while something is unsettled. */
+  private retryTimer: Timer | undefined
   private lookAgainAtMs = Infinity
   private readonly onRecord = (record: ShoalRecord): void => {
     if (this.affectsView() || (this.waitingOnOthers && record.kind === 'node')) this.noteChange()
@@ -113,12 +133,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     super()
     this.options = options
     this.throttle = options.throttle ?? defaultThrottle
-    this.now = options.now ?? Date.now
-    this.monotonicNow = options.monotonicNow ?? (() => performance.now())
+    this.clock = options.clock ?? systemClock
     this.state = initialThrottleState(this.throttle)
     this.safeChange = new SafeChange({
       mesh: options.mesh,
-      monotonicNow: this.monotonicNow,
+      monotonicNow: () => this.clock.monotonicNow(),
       fenceMs: options.fenceMs ?? options.mesh.config.deadIntervalMs + 1_000,
       settleMs: options.mesh.config.deadIntervalMs,
       lookAgainIn: (ms) => { this.lookAgainIn(ms) },
@@ -139,7 +158,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         break
       } catch (error) {
         this.emit('run:failed', error instanceof Error ? error : new Error(String(error)))
-        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 1_000))
+        await sleepOn(this.clock, this.options.retryDelayMs ?? 1_000)
       }
     }
     if (this.stopped) return
@@ -150,16 +169,17 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   async stop (): Promise<void> {
     this.stopped = true
     this.options.mesh.off('record:merged', this.onRecord)
-    clearTimeout(this.timer)
-    for (const timer of this.holdTimers.values()) clearTimeout(timer)
-    clearTimeout(this.lookAgainTimer)
+    this.timer?.cancel()
+    for (const timer of this.holdTimers.values()) timer.cancel()
+    this.lookAgainTimer?.cancel()
+    this.retryTimer?.cancel()
     await this.running
   }
 
   /** Something the view depends on may have changed. */
   noteChange (): void {
     if (this.stopped) return
-    this.state = noteChange(this.state, this.throttle, this.monotonicNow())
+    this.state = noteChange(this.state, this.throttle, this.clock.monotonicNow())
     this.arm()
   }
 
@@ -178,37 +198,35 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   /** A hold ends at a time, not with a record: look again then. */
   private recomputeAt (atMs: number): void {
-    const delayMs = atMs - this.now()
+    const delayMs = atMs - this.clock.wallNow()
     if (delayMs < 0 || delayMs > 24 * 3_600_000 || this.holdTimers.has(atMs)) return
-    const timer = setTimeout(() => {
+    this.holdTimers.set(atMs, this.clock.setTimer(() => {
       this.holdTimers.delete(atMs)
       this.noteChange()
-    }, delayMs + 1)
-    timer.unref()
-    this.holdTimers.set(atMs, timer)
+    }, delayMs + 1))
   }
 
   private arm (): void {
     if (this.timer !== undefined || this.running !== undefined || this.state.nextRunAtMs === null) return
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimer(() => {
       this.timer = undefined
-      const due = runDue(this.state, this.throttle, this.monotonicNow())
+      const due = runDue(this.state, this.throttle, this.clock.monotonicNow())
       this.state = due.state
       if (!due.run) return this.arm()
       this.running = this.run().catch((error: unknown) => {
         this.emit('run:failed', error instanceof Error ? error : new Error(String(error)))
-        if (!this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
+        this.retryLater()
       }).finally(() => {
         this.running = undefined
         this.arm()
       })
-    }, Math.max(0, this.state.nextRunAtMs - this.monotonicNow()))
+    }, Math.max(0, this.state.nextRunAtMs - this.clock.monotonicNow()))
   }
 
   private async run (): Promise<void> {
     if (this.stopped) return
     const mesh = this.options.mesh
-    const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission, nowMs: this.now() })
+    const view = computeView(mesh.db, mesh.peerId, { admission: this.options.admission, nowMs: this.clock.wallNow() })
     this.lastView = view
     this.emit('view:computed', view)
     const mine = view.byNode.get(mesh.peerId) ?? []
@@ -225,21 +243,29 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.publish(view, after)
     this.emit('run:finished', view)
     const unsettled = failures.length > 0 || this.waitingOnOthers || after.some((workload) => workload.phase !== 'running')
-    if (unsettled && !this.stopped) setTimeout(() => this.noteChange(), this.options.retryDelayMs ?? 1_000).unref()
+    if (unsettled) this.retryLater()
+  }
+
+  /** Looks again after retryDelayMs (a failure, or something still starting or waiting). */
+  private retryLater (): void {
+    if (this.stopped || this.retryTimer !== undefined) return // the one pending comes sooner
+    this.retryTimer = this.clock.setTimer(() => {
+      this.retryTimer = undefined
+      this.noteChange()
+    }, this.options.retryDelayMs ?? 1_000)
   }
 
   /** Looks again in `ms` (one timer: the earliest asked for). */
   private lookAgainIn (ms: number): void {
-    const atMs = this.monotonicNow() + ms
+    const atMs = this.clock.monotonicNow() + ms
     if (this.lookAgainTimer !== undefined && this.lookAgainAtMs <= atMs) return
-    clearTimeout(this.lookAgainTimer)
+    this.lookAgainTimer?.cancel()
     this.lookAgainAtMs = atMs
-    this.lookAgainTimer = setTimeout(() => {
+    this.lookAgainTimer = this.clock.setTimer(() => {
       this.lookAgainTimer = undefined
       this.lookAgainAtMs = Infinity
       this.noteChange()
     }, ms)
-    this.lookAgainTimer.unref()
   }
 
   /** Applies actions in order; `resourceOwners` (from the last observe) says which actuator stops what. */
@@ -313,11 +339,11 @@ export const defaultJoinTimeoutMs = 10_000
  * harness's restartNode): one completed sync brings the whole database, while a view computed alone
  * from the records held before the restart starts work here that the fleet already re-placed.
  */
-export async function waitToJoin (mesh: MeshNode, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
+export async function waitToJoin (mesh: MeshNode, timeoutMs: number, cancelled: () => boolean, clock: Clock = systemClock): Promise<boolean> {
+  const deadline = clock.monotonicNow() + timeoutMs
   while (mesh.component().size <= 1) {
-    if (Date.now() > deadline || cancelled()) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    if (clock.monotonicNow() > deadline || cancelled()) return false
+    await sleepOn(clock, 20)
   }
   return true
 }

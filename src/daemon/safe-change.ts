@@ -22,7 +22,7 @@ import {
   type Action, type Assignment, type NodeId, type PlanGates, type ResourceStatus, type ServiceSpec, type TargetView,
 } from '../core/index.ts'
 import type { ObservedWorkload } from '../actuators/index.ts'
-import type { MeshNode } from '../net/index.ts'
+import type { ReconcilerMesh } from './reconciler.ts'
 
 /** How long a replica let go waits for its replacement to be available, unless the service says. */
 export const defaultMoveDeadlineMs = 5 * 60_000
@@ -34,7 +34,7 @@ export const defaultHealthyDeadlineMs = 5 * 60_000
 export const failureMemoryMs = 60 * 60_000
 
 export interface SafeChangeOptions {
-  readonly mesh: MeshNode
+  readonly mesh: ReconcilerMesh
   readonly monotonicNow: () => number
   /** How long after a holder of a majority service leaves this node's component it may start here. */
   readonly fenceMs: number

@@ -1,0 +1,77 @@
+// A virtual clock for running a node's decisions without waiting: time stands still until the driver
+// advances it, and then jumps from timer to timer. The groundwork of issue 25's deterministic
+// simulator: timers due at the same time fire in the order they were set (a (time, sequence) priority
+// queue), so a run is the same event for event, and a timer set while another fires runs in turn.
+//
+// Between timers the driver lets promise continuations run (`settle`), because the code under test is
+// async (actuators return promises): a fired timer's consequences finish before the next one fires.
+// Wall time starts at `wallStartMs` and moves with the monotonic time.
+
+import TinyQueue from 'tinyqueue'
+import type { Clock, Timer } from '../src/clock.ts'
+
+interface Pending {
+  readonly atMs: number
+  readonly sequence: number
+  readonly fn: () => void
+  cancelled: boolean
+}
+
+export class VirtualClock implements Clock {
+  private nowMs = 0
+  private sequence = 0
+  private readonly queue = new TinyQueue<Pending>([], (a, b) => a.atMs - b.atMs || a.sequence - b.sequence)
+  /** Timers that fired, in order: (time, sequence), for comparing two runs. */
+  fired = 0
+
+  constructor (private readonly wallStartMs = Date.UTC(2026, 0, 1)) {}
+
+  wallNow (): number {
+    return this.wallStartMs + this.nowMs
+  }
+
+  monotonicNow (): number {
+    return this.nowMs
+  }
+
+  setTimer (fn: () => void, ms: number): Timer {
+    const pending: Pending = { atMs: this.nowMs + Math.max(0, ms), sequence: this.sequence++, fn, cancelled: false }
+    this.queue.push(pending)
+    return { cancel: () => { pending.cancelled = true } }
+  }
+
+  /** When the next live timer is due, or undefined when none is pending. */
+  nextDueMs (): number | undefined {
+    while (this.queue.length > 0 && (this.queue.peek() as Pending).cancelled) this.queue.pop()
+    return this.queue.peek()?.atMs
+  }
+
+  /**
+   * Runs every timer due up to `untilMs` (virtual), in (time, sequence) order, letting each one's
+   * promise continuations settle before the next; time ends at `untilMs`. Returns how many fired.
+   */
+  async runUntil (untilMs: number): Promise<number> {
+    let count = 0
+    await settle()
+    for (let due = this.nextDueMs(); due !== undefined && due <= untilMs; due = this.nextDueMs()) {
+      const pending = this.queue.pop() as Pending
+      this.nowMs = pending.atMs
+      pending.fn()
+      count++
+      this.fired++
+      await settle()
+    }
+    this.nowMs = Math.max(this.nowMs, untilMs)
+    return count
+  }
+
+  /** Runs `ms` of virtual time from now. */
+  async advance (ms: number): Promise<number> {
+    return await this.runUntil(this.nowMs + ms)
+  }
+}
+
+/** Lets pending promise continuations (and the ones they queue) run: a few macrotask turns. */
+async function settle (): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+}
