@@ -15,6 +15,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,6 +76,16 @@ interface Status { converged: boolean, reachable: string[] }
 
 const status = async (daemon: DaemonHandle): Promise<Status | undefined> => await daemonStatus<Status>(daemon)
 
+/** Milliseconds from `startMs` until every daemon answers converged over all of them (NaN after 120 s). */
+async function untilOneComponent (all: readonly DaemonHandle[], startMs: number): Promise<number> {
+  while (performance.now() - startMs < 120_000) {
+    const statuses = await Promise.all(all.map(status))
+    if (statuses.every((s) => s !== undefined && s.converged && s.reachable.length === all.length)) return performance.now() - startMs
+    await sleep(50)
+  }
+  return Number.NaN
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-agent-'))
 const cli = new ShoalCli(dir)
 const daemons: DaemonHandle[] = []
@@ -88,18 +99,34 @@ try {
   const readyMs = daemons.slice(1).map((daemon) => daemon.readyMs)
   process.stdout.write(`started ${count} daemons; start → ready median ${median(readyMs).toFixed(0)} ms, worst ${worst(readyMs).toFixed(0)} ms (first, alone: ${daemons[0]?.readyMs.toFixed(0)} ms)\n`)
 
+  const cpuAtAdmit = daemons.map((d) => cpuMsOf(d.info.pid))
   const admitStart = performance.now()
   await cli.ok('admit', ...daemons.map((d) => d.info.peerId), '--data', daemons[0]?.dataDir as string)
-  let admitMs = Number.NaN
-  while (performance.now() - admitStart < 120_000) {
-    const all = await Promise.all(daemons.map(status))
-    if (all.every((s) => s !== undefined && s.converged && s.reachable.length === count)) {
-      admitMs = performance.now() - admitStart
-      break
-    }
-    await sleep(50)
+  const admitMs = await untilOneComponent(daemons, admitStart)
+  // What the join cost: every daemon's CPU from the admit to one component, against the machine's cores.
+  const joinCpuS = daemons.reduce((sum, d, i) => sum + cpuMsOf(d.info.pid) - (cpuAtAdmit[i] as number), 0) / 1_000
+  process.stdout.write(`admit → one converged component of ${count}: ${Number.isNaN(admitMs) ? 'not within 120 s' : `${admitMs.toFixed(0)} ms`}; ` +
+    `CPU of all daemons meanwhile ${joinCpuS.toFixed(1)} s (${(joinCpuS / count).toFixed(2)} s per daemon, ${(joinCpuS * 1_000 / admitMs / availableParallelism()).toFixed(2)} of this machine's ${availableParallelism()} cores)\n`)
+
+  // One more daemon, admitted while the cluster runs: issue 21's "joins within 2 s of the admission".
+  const late = await cli.startDaemon(`node-${count}`, [...config, '--bootstrap', daemons[0]?.info.addresses[0] as string])
+  daemons.push(late)
+  await sleep(2_000) // refused meanwhile, as a node waiting for its admission is
+  const lateCpuBefore = cpuMsOf(late.info.pid)
+  const lateStart = performance.now()
+  await cli.ok('admit', late.info.peerId, '--data', daemons[0]?.dataDir as string)
+  const admittedMs = performance.now() - lateStart // the admission is in daemon 0's database
+  let firstPeerMs = Number.NaN // the new daemon sees another node: it was let in, and its admission reached it
+  while (Number.isNaN(firstPeerMs) && performance.now() - lateStart < 120_000) {
+    if (((await status(late))?.reachable.length ?? 0) > 1) firstPeerMs = performance.now() - lateStart
+    else await sleep(20)
   }
-  process.stdout.write(`admit → one converged component of ${count}: ${Number.isNaN(admitMs) ? 'not within 120 s' : `${admitMs.toFixed(0)} ms`}\n`)
+  const lateMs = await untilOneComponent(daemons, lateStart)
+  process.stdout.write(`one more daemon admitted while the cluster runs → one converged component of ${count + 1}: ${Number.isNaN(lateMs) ? 'not within 120 s' : `${lateMs.toFixed(0)} ms`} ` +
+    `(shoal admit returned at ${admittedMs.toFixed(0)} ms, the daemon reached another node at ${firstPeerMs.toFixed(0)} ms); its CPU meanwhile ${((cpuMsOf(late.info.pid) - lateCpuBefore) / 1_000).toFixed(2)} s\n`)
+  await late.kill()
+  daemons.pop()
+  await untilOneComponent(daemons, performance.now()) // its departure settles before the figures at rest
 
   const data = daemons[0]?.dataDir as string
   const nodeRuns: number[] = []
@@ -127,7 +154,8 @@ try {
   process.stdout.write(`| \`shoal status --json\` (node -e 0: ${median(nodeRuns).toFixed(0)} ms) | ${median(statusRuns).toFixed(0)} ms (${(median(statusRuns) / median(nodeRuns)).toFixed(2)} ×) | ${worst(statusRuns).toFixed(0)} ms | < 2 × node -e 0 |\n`)
   process.stdout.write(`| \`shoal --help\` | ${median(helpRuns).toFixed(0)} ms | ${worst(helpRuns).toFixed(0)} ms | |\n`)
   process.stdout.write(`| daemon start → ready (daemon.json), peers up | ${median(readyMs).toFixed(0)} ms | ${worst(readyMs).toFixed(0)} ms | < 1 s |\n`)
-  process.stdout.write(`| one \`shoal admit\` of all → one converged component | ${admitMs.toFixed(0)} ms | | < 5 s |\n`)
+  process.stdout.write(`| one \`shoal admit\` of all → one converged component | ${admitMs.toFixed(0)} ms (${joinCpuS.toFixed(0)} CPU-s in all) | | < 5 s |\n`)
+  process.stdout.write(`| one more daemon admitted while the cluster runs → one converged component | ${lateMs.toFixed(0)} ms | | < 2 s |\n`)
   process.stdout.write(`| RSS per daemon after ${restMs / 1_000} s at rest | ${median(rss).toFixed(0)} MB | ${worst(rss).toFixed(0)} MB | < 64 MB |\n`)
   process.stdout.write(`| … of which the daemon's own (RssAnon; the rest is the node binary, shared) | ${median(privateMb).toFixed(0)} MB | ${worst(privateMb).toFixed(0)} MB | |\n`)
   process.stdout.write(`| PSS per daemon (shared pages divided among their users) | ${median(pss).toFixed(0)} MB | ${worst(pss).toFixed(0)} MB | |\n`)
@@ -135,7 +163,7 @@ try {
   if (values.json === true) {
     process.stdout.write(JSON.stringify({
       daemons: count, nodeMs: median(nodeRuns), statusMs: median(statusRuns), helpMs: median(helpRuns), readyMs: median(readyMs),
-      readyWorstMs: worst(readyMs), admitMs, rssMB: median(rss), rssWorstMB: worst(rss), privateMB: median(privateMb), pssMB: median(pss), cpuPercent: median(cpuPercent), cpuWorstPercent: worst(cpuPercent),
+      readyWorstMs: worst(readyMs), admitMs, joinCpuS, lateMs, rssMB: median(rss), rssWorstMB: worst(rss), privateMB: median(privateMb), pssMB: median(pss), cpuPercent: median(cpuPercent), cpuWorstPercent: worst(cpuPercent),
     }) + '\n')
   }
 } finally {
