@@ -1,8 +1,8 @@
-// The penalty box (net/penalty-box.ts): a peer that broke the protocol is refused for a while, longer
+// The penalty box (engine/penalty-box.ts): a peer that broke the protocol is refused for a while, longer
 // with each offence up to a ceiling, and forgotten once it stays clean.
 
 import { describe, expect, it } from 'vitest'
-import { PenaltyBox } from '../src/net/penalty-box.ts'
+import { PenaltyBox } from '../src/engine/penalty-box.ts'
 
 describe('penalty box', () => {
   it('refuses a peer for the first term, doubles it per offence up to the ceiling, and forgets a reformed peer', () => {

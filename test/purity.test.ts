@@ -87,3 +87,17 @@ describe('one clock for a node\'s decisions (issue 25)', () => {
   }
 })
 
+describe('the protocol engine is sans-IO (issue 25)', () => {
+  // src/engine decides; the adapters (src/net for libp2p) move bytes and keep time. So the engine
+  // imports only the core and itself, and reads no clock, sets no timer, draws no randomness.
+  const engineDir = resolve(coreDir, '../engine')
+  for (const file of readdirSync(engineDir).filter((name) => name.endsWith('.ts'))) {
+    it(`engine/${file} imports only the core and the engine, and keeps no time of its own`, () => {
+      const code = readFileSync(join(engineDir, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1')
+      const specifiers = [...code.matchAll(/\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g)].map((match) => match[1] as string)
+      expect(specifiers.filter((specifier) => !specifier.startsWith('./') && !specifier.startsWith('../core/'))).toEqual([])
+      expect(forbidden.filter(([pattern]) => pattern.test(code)).map(([, name]) => name)).toEqual([])
+    })
+  }
+})
+

@@ -6,7 +6,7 @@
 //   no admission yet (a fresh node) accepts no inbound connection and dials only out, to the bootstrap
 //   peers it was given; the admitted peers it reaches then tell it who is admitted.
 // - a cut: a partition injected by a test or the simulator, or a peer in the penalty box
-//   (penalty-box.ts) for breaking the protocol; refused in both directions.
+//   (engine/penalty-box.ts) for breaking the protocol; refused in both directions.
 
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 

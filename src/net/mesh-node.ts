@@ -15,7 +15,9 @@
 // - admission and partitions through the connection gater (gater.ts).
 //
 // Every record, from gossip or sync, goes through `ingest`: size → decode → signature and domain →
-// authorisation → version; it answers accept / ignore / reject and never throws.
+// authorisation → version; it answers accept / ignore / reject and never throws. What to decide about
+// a record is the engine's (engine/intake.ts, sans-IO: admission, limits, penalties, clock bounds);
+// this adapter decodes and verifies it (codec.ts) and carries out what the engine asks (hang-ups).
 
 import { EventEmitter } from 'node:events'
 import { createHash } from 'node:crypto'
@@ -32,15 +34,15 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  admittedNodeIds, ArrivalLimiter, componentFrom, initialThrottleState, isExpired, isWithinClockSkew, nextOwnVersion, nodeRecordKey, noteChange, recordKey, RecordDB, runDue,
+  componentFrom, initialThrottleState, nextOwnVersion, noteChange, RecordDB, runDue,
   type ThrottleConfig, type ThrottleState,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
-import { openRecord, sealRecord, type OpenFailure } from './codec.ts'
+import { RecordIntake, type IngestResult } from '../engine/intake.ts'
+import { openRecord, sealRecord } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
 import { createGater } from './gater.ts'
-import { PenaltyBox } from './penalty-box.ts'
 import { Wire, keepaliveFromDialer, onWire } from './wire.ts'
 import { SyncProtocolError, syncAsInitiator, syncAsResponder, syncLimitsFor, type SyncLimits, type SyncOutcome } from './sync.ts'
 
@@ -83,14 +85,7 @@ export interface MeshNodeInit {
   readonly stallable?: boolean
 }
 
-export type RefusalReason = OpenFailure | 'not-an-operator' | 'internal-error'
-export type IgnoreReason = 'stale' | 'node-not-admitted' | 'from-the-future' | 'expired' | 'blocked-sender' | 'sender-not-admitted' | 'over-rate'
-
-export interface IngestResult {
-  readonly verdict: 'accept' | 'ignore' | 'reject'
-  readonly reason?: RefusalReason | IgnoreReason
-  readonly detail?: string
-}
+export type { IgnoreReason, IngestResult } from '../engine/intake.ts'
 
 export interface MeshCounters {
   gossipMessages: number
@@ -133,10 +128,7 @@ export interface LocalState {
 export class MeshNode extends EventEmitter<MeshNodeEvents> {
   readonly peerId: string
   readonly db = new RecordDB()
-  readonly counters: MeshCounters = {
-    gossipMessages: 0, gossipBytes: 0, accepted: 0, ignored: {}, rejected: {}, gaterRefusals: {}, originated: 0,
-    syncRuns: 0, syncFailures: 0, syncFailureReasons: {}, syncRecordsSent: 0, syncRecordsReceived: 0, peersDropped: 0, connectionsOpened: 0, connectionsClosed: 0, linksDeclaredDead: 0,
-  }
+  readonly counters: MeshCounters
 
   readonly config: NetConfig
   readonly topic: string
@@ -144,10 +136,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   readonly probeTopic: string
   private readonly init: MeshNodeInit
   private readonly now: () => number
-  private readonly operators: ReadonlySet<string>
-  private readonly blocked = new Set<string>()
-  /** Peer ids named in the bootstrap addresses the operator gave us. */
-  private readonly bootstrapPeers: ReadonlySet<string>
+  /** What we decide about each record a peer sends (engine/intake.ts): admission, limits, penalties. */
+  private readonly intake: RecordIntake
   /** Every address seen in records, by peer id: whom to redial. */
   readonly peerBook = new Map<string, readonly string[]>()
   private libp2p!: Libp2p<{ pubsub: PubSub<GossipsubEvents> }>
@@ -164,11 +154,6 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Connected peers with a completed digest sync on the current connection: our adjacencies. */
   private readonly synced = new Set<string>()
   private readonly dialling = new Set<string>()
-  /** New versions taken in, per record key (core/arrival-limit.ts). */
-  private readonly arrivals: ArrivalLimiter
-  /** Versions of its own record a peer sent us over the arrival limit, since we last took one in. */
-  private readonly overRateFrom = new Map<string, number>()
-  private readonly penalties: PenaltyBox
   private stopped = false
   private wire!: Wire
 
@@ -180,19 +165,29 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (problems.length > 0) throw new Error(`invalid network config: ${problems.join('; ')}`)
     this.now = init.now ?? Date.now
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
-    this.operators = new Set(init.operators)
     this.topic = `/shoal/${init.clusterName}/records/1`
     this.syncProtocol = `/shoal/${init.clusterName}/sync/2.0.0`
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
-    this.arrivals = new ArrivalLimiter({ burst: this.config.recordArrivalBurst, perSecond: this.config.recordArrivalsPerSecond })
-    this.penalties = new PenaltyBox({ firstMs: this.config.penaltyMs, maxMs: this.config.penaltyMaxMs })
-    this.bootstrapPeers = new Set((init.bootstrap ?? []).flatMap((address) => {
-      const peerId = multiaddr(address).getPeerId()
-      return peerId === null ? [] : [peerId]
-    }))
+    this.intake = new RecordIntake(this.db, {
+      ...this.config,
+      selfId: this.peerId,
+      operators: new Set(init.operators),
+      admission: init.admission,
+      bootstrapPeers: new Set((init.bootstrap ?? []).flatMap((address) => {
+        const peerId = multiaddr(address).getPeerId()
+        return peerId === null ? [] : [peerId]
+      })),
+    })
+    const intakeCounters = this.intake.counters
+    this.counters = {
+      gossipMessages: 0, gossipBytes: 0, ignored: intakeCounters.ignored, rejected: intakeCounters.rejected, gaterRefusals: {}, originated: 0,
+      syncRuns: 0, syncFailures: 0, syncFailureReasons: {}, syncRecordsSent: 0, syncRecordsReceived: 0, connectionsOpened: 0, connectionsClosed: 0, linksDeclaredDead: 0,
+      get accepted () { return intakeCounters.accepted },
+      get peersDropped () { return intakeCounters.peersDropped },
+    }
   }
 
   /** Our own last record from before a restart (from `seedRecords`), before this life's first replaced it. */
@@ -264,8 +259,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.every(this.config.refreshIntervalMs, () => this.scheduleOriginate())
     this.every(Math.min(this.config.maxAgeMs / 4, 60_000), () => {
       this.db.dropExpired(this.now(), this.config)
-      this.arrivals.prune(monotonicNow())
-      this.penalties.prune(monotonicNow())
+      this.intake.prune(monotonicNow())
       // A node whose record aged out has left (or was never heard of again): stop dialling it.
       for (const id of this.peerBook.keys()) if (this.db.nodeRecord(id) === undefined) this.peerBook.delete(id)
     })
@@ -360,8 +354,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     try {
       return await this.ingestUnsafe(envelope, source)
     } catch (error) {
-      bump(this.counters.ignored, 'internal-error')
-      return { verdict: 'ignore', reason: 'internal-error', detail: (error as Error).message }
+      return this.intake.ignore('internal-error', (error as Error).message)
+    } finally {
+      this.carryOut()
     }
   }
 
@@ -396,7 +391,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     const hangUps: Array<Promise<void>> = []
     for (const id of peerIds) {
       if (id === this.peerId) continue
-      this.blocked.add(id)
+      this.intake.blocked.add(id)
       // Bounded: a graceful close waits on the peer, which may not answer (a hung or stalled peer).
       hangUps.push(this.libp2p.hangUp(peerIdFromString(id), { signal: AbortSignal.timeout(1_000) }).catch(() => {}))
     }
@@ -405,7 +400,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
 
   /** Lifts a cut; redial and digest sync repair the rest, unprompted. */
   unblock (peerIds: Iterable<string>): void {
-    for (const id of peerIds) this.blocked.delete(id)
+    for (const id of peerIds) this.intake.blocked.delete(id)
   }
 
   async dialAddress (address: string): Promise<boolean> {
@@ -429,7 +424,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       this.noteSync(outcome, peerId)
       return true
     } catch (error) {
-      await this.onSyncFailure(peerId, error as Error)
+      this.onSyncFailure(peerId, error as Error)
       return false
     } finally {
       this.syncing.delete(peerId)
@@ -439,58 +434,17 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   // -------------------------------------------------------------------------------------------------
 
   private async ingestUnsafe (envelope: Uint8Array, source: string): Promise<IngestResult> {
-    if (source !== this.peerId) {
-      if (this.cutOff(source) !== undefined) return this.ignore('blocked-sender')
-      // Not proof of anything: a node that has just learnt its first admissions refuses its other
-      // bootstrap peers until theirs arrive too (a sync with one of them may be under way). Rejecting
-      // scored them down and, in a sync, boxed them for 60 s: a joining node cut itself off from the
-      // peers it joined through. A revoked peer is hung up on when its revocation arrives (afterMerge).
-      if (this.refuses(source)) return this.ignore('sender-not-admitted', source)
-    }
     const arrivedAtMs = monotonicNow()
-    const opened = await openRecord(envelope, this.config.recordBytesMax, (kind, signerId) => {
-      if (kind === 'policy') return this.operators.has(signerId) ? undefined : 'not-an-operator'
-      // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
-      if (signerId !== this.peerId && this.refuses(signerId)) return 'node-not-admitted'
-      // A node signs one key, its record: a signer over its rate costs no signature check. Only
-      // versions taken in use up the budget, so a forger cannot spend an honest node's.
-      return this.arrivals.allows(nodeRecordKey(signerId), arrivedAtMs) ? undefined : 'over-rate'
-    })
-    if (!opened.ok) {
-      if (opened.failure === 'over-rate') return this.overRate(source, opened.detail)
-      if (opened.failure === 'node-not-admitted') return this.ignore(opened.failure)
-      return this.reject(opened.failure, opened.detail)
-    }
-    const record = opened.record
-    const key = recordKey(record)
-    if (!this.arrivals.allows(key, arrivedAtMs)) return this.ignore('over-rate')
-    const nowMs = this.now()
-    if (record.kind === 'policy') {
-      if (!isWithinClockSkew(record.version.hlc, nowMs, this.config.maxClockSkewMs)) return this.ignore('from-the-future')
-    } else if (record.originatedAtMs > nowMs + this.config.maxClockSkewMs) {
-      // A record from the future would never age out, and its hold would last past holdMaxMs.
-      return this.ignore('from-the-future')
-    } else if (this.refuses(record.nodeId) && record.nodeId !== this.peerId) {
-      // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
-      return this.ignore('node-not-admitted')
-    }
-    if (isExpired(record, nowMs, this.config)) return this.ignore('expired')
-    const outcome = this.db.merge(record, envelope)
-    if (outcome === 'stale' || outcome === 'duplicate') return this.ignore('stale')
-    if (source !== this.peerId) {
-      this.arrivals.take(key, arrivedAtMs)
-      this.overRateFrom.delete(source)
-    }
-    this.counters.accepted++
-    this.afterMerge(record)
-    return { verdict: 'accept' }
+    const refused = this.intake.checkSender(source, arrivedAtMs)
+    if (refused !== undefined) return refused
+    const opened = await openRecord(envelope, this.config.recordBytesMax, (kind, signerId) => this.intake.authorise(kind, signerId, arrivedAtMs))
+    if (!opened.ok) return this.intake.refused(opened.failure, source, opened.detail, arrivedAtMs)
+    const result = this.intake.take(opened.record, envelope, source, arrivedAtMs, this.now())
+    if (result.verdict === 'accept') this.afterMerge(opened.record)
+    return result
   }
 
   private afterMerge (record: ShoalRecord): void {
-    if (record.kind === 'policy' && record.policyKind === 'Admission' && record.body === null && record.name !== this.peerId) {
-      // Revoked: its records are refused from now on (openRecord), and so is its connection.
-      void this.libp2p.hangUp(peerIdFromString(record.name), { signal: AbortSignal.timeout(1_000) }).catch(() => {})
-    }
     if (record.kind === 'node') {
       if (record.nodeId === this.peerId) {
         // Our own record from before a restart, flooded back: jump past it.
@@ -502,64 +456,29 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.emit('record:merged', record)
   }
 
-  /**
-   * A version over the arrival limit: ignored. When the signer itself sent it to us, once more than a
-   * burst of them came since we last took one in, the peer is dropped and boxed: an honest node's
-   * throttle never goes over (test/throttle.test.ts), and each message costs us ~0.7 ms of transport
-   * before we can ignore it (scripts/bench-record-flood.ts: 40 % of a core at 570 a second).
-   */
-  private overRate (source: string, signerId: string): IngestResult {
-    if (source === signerId) {
-      const count = (this.overRateFrom.get(source) ?? 0) + 1
-      this.overRateFrom.set(source, count)
-      if (count > this.config.recordArrivalBurst) {
-        this.overRateFrom.delete(source)
-        void this.penalise(source, 'records over the arrival limit')
-      }
+  /** Does what the intake decided besides its answers: drop and refuse a peer, hang up on a revoked one. */
+  private carryOut (): void {
+    for (const effect of this.intake.takeEffects()) {
+      if (this.stopped) return
+      if (effect.kind === 'penalise') this.emit('peer:penalised', effect.peerId, effect.reason, effect.durationMs)
+      void this.libp2p?.hangUp(peerIdFromString(effect.peerId), { signal: AbortSignal.timeout(1_000) }).catch(() => {})
     }
-    return this.ignore('over-rate')
   }
 
-  /** Drops `peerId` and refuses it for a while (penalty-box.ts). */
-  private async penalise (peerId: string, reason: string): Promise<void> {
-    if (this.stopped || peerId === this.peerId) return
-    const durationMs = this.penalties.sentence(peerId, monotonicNow())
-    this.counters.peersDropped++
-    this.emit('peer:penalised', peerId, reason, durationMs)
-    await this.libp2p.hangUp(peerIdFromString(peerId), { signal: AbortSignal.timeout(1_000) }).catch(() => {})
+  /** Drops `peerId` and refuses it for a while (engine/penalty-box.ts). */
+  private penalise (peerId: string, reason: string): void {
+    if (this.stopped) return
+    this.intake.penalise(peerId, reason, monotonicNow())
+    this.carryOut()
   }
 
   /** Why we refuse any traffic with `peerId` now, if we do: a test's cut, or a penalty. */
   private cutOff (peerId: string): 'blocked' | 'penalised' | undefined {
-    if (this.blocked.has(peerId)) return 'blocked'
-    return this.penalties.holds(peerId, monotonicNow()) ? 'penalised' : undefined
+    return this.intake.cutOff(peerId, monotonicNow())
   }
 
-  private ignore (reason: IgnoreReason | RefusalReason, detail?: string): IngestResult {
-    bump(this.counters.ignored, reason)
-    return { verdict: 'ignore', reason, ...(detail === undefined ? {} : { detail }) }
-  }
-
-  private reject (reason: RefusalReason, detail: string): IngestResult {
-    bump(this.counters.rejected, reason)
-    return { verdict: 'reject', reason, detail }
-  }
-
-  private admitted (): ReadonlySet<string> {
-    return admittedNodeIds(this.db)
-  }
-
-  /**
-   * True when admission is required and `peerId` is not admitted. A node that knows no other node's
-   * admission yet (a fresh node) trusts the bootstrap peers its operator named, and only them: from
-   * them it learns who is admitted, and from then on the plain rule applies.
-   */
   private refuses (peerId: string): boolean {
-    if (this.init.admission === 'open') return false
-    const admitted = this.admitted()
-    if (admitted.has(peerId)) return false
-    const knowsOthers = admitted.size > (admitted.has(this.peerId) ? 1 : 0)
-    return knowsOthers || !this.bootstrapPeers.has(peerId)
+    return this.intake.refuses(peerId)
   }
 
   private admissionView () {
@@ -714,7 +633,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       const outcome = await syncAsResponder(this.framed(stream), this.db, this.ingestFromSync(peerId), this.syncLimits())
       this.noteSync(outcome, peerId)
     } catch (error) {
-      await this.onSyncFailure(peerId, error as Error)
+      this.onSyncFailure(peerId, error as Error)
     }
   }
 
@@ -728,7 +647,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.counters.syncRecordsReceived += outcome.received
   }
 
-  private async onSyncFailure (peerId: string, error: Error): Promise<void> {
+  private onSyncFailure (peerId: string, error: Error): void {
     this.counters.syncFailures++
     // By kind, not by message: messages carry peer ids and addresses, and the map must not grow with them.
     const reasons = this.counters.syncFailureReasons
@@ -739,7 +658,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     // A peer that is truly hung falls silent and is dropped for it (wire.ts). The periodic sync retries.
     const provable = error instanceof SyncProtocolError || error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError'
     if (!provable) return
-    await this.penalise(peerId, `digest sync: ${error.message}`)
+    this.penalise(peerId, `digest sync: ${error.message}`)
   }
 
   /** A connection silent for the dead interval is to a hung or vanished peer: drop it (wire.ts). */
