@@ -89,13 +89,14 @@ describe('one clock for a node\'s decisions (issue 25)', () => {
 
 describe('the protocol engine is sans-IO (issue 25)', () => {
   // src/engine decides; the adapters (src/net for libp2p) move bytes and keep time. So the engine
-  // imports only the core and itself, and reads no clock, sets no timer, draws no randomness.
+  // imports only the core, itself and the Clock interface (time and timers are handed to it), and
+  // reads no clock, sets no timer, draws no randomness of its own.
   const engineDir = resolve(coreDir, '../engine')
   for (const file of readdirSync(engineDir).filter((name) => name.endsWith('.ts'))) {
     it(`engine/${file} imports only the core and the engine, and keeps no time of its own`, () => {
       const code = readFileSync(join(engineDir, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1')
       const specifiers = [...code.matchAll(/\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g)].map((match) => match[1] as string)
-      expect(specifiers.filter((specifier) => !specifier.startsWith('./') && !specifier.startsWith('../core/'))).toEqual([])
+      expect(specifiers.filter((specifier) => !specifier.startsWith('./') && !specifier.startsWith('../core/') && specifier !== '../clock.ts')).toEqual([])
       expect(forbidden.filter(([pattern]) => pattern.test(code)).map(([, name]) => name)).toEqual([])
     })
   }

@@ -34,11 +34,12 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  componentFrom, initialThrottleState, nextOwnVersion, noteChange, RecordDB, runDue,
-  type ThrottleConfig, type ThrottleState,
+  componentFrom, nextOwnVersion, RecordDB,
   type Labels, type NodeRecord, type NodeVersion, type ResourceStatus, type ShoalRecord,
 } from '../core/index.ts'
 import { RecordIntake, type IngestResult } from '../engine/intake.ts'
+import { Originator } from '../engine/originator.ts'
+import { systemClock } from '../clock.ts'
 import { openRecord, sealRecord } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
 import { framedStream } from './framed-stream.ts'
@@ -145,8 +146,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private networkUp = false
   private local: LocalState
   private lastVersion: NodeVersion
-  private originateThrottle: ThrottleState
-  private originateTimer: NodeJS.Timeout | undefined
+  /** When our record is re-originated (engine/originator.ts: the throttle, on the system clock). */
+  private readonly originator: Originator
   private statusTimer: NodeJS.Timeout | undefined
   private originating: Promise<void> | undefined
   private readonly timers: NodeJS.Timeout[] = []
@@ -170,7 +171,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
-    this.originateThrottle = initialThrottleState(this.originateThrottleConfig())
+    this.originator = new Originator(systemClock, {
+      initialDelayMs: this.config.originateDelayMs, initialHoldMs: this.config.originateHoldMs, maxHoldMs: this.config.originateMaxHoldMs,
+    }, () => { void this.originate() })
     this.intake = new RecordIntake(this.db, {
       ...this.config,
       selfId: this.peerId,
@@ -302,7 +305,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (this.stopped) return
     this.stopped = true
     for (const timer of this.timers) clearInterval(timer)
-    clearTimeout(this.originateTimer)
+    this.originator.stop()
     clearTimeout(this.statusTimer)
     await this.libp2p.stop()
   }
@@ -545,26 +548,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     }
   }
 
-  private originateThrottleConfig (): ThrottleConfig {
-    return { initialDelayMs: this.config.originateDelayMs, initialHoldMs: this.config.originateHoldMs, maxHoldMs: this.config.originateMaxHoldMs }
-  }
-
   private scheduleOriginate (): void {
-    if (this.stopped) return
-    this.originateThrottle = noteChange(this.originateThrottle, this.originateThrottleConfig(), monotonicNow())
-    this.armOriginate()
-  }
-
-  private armOriginate (): void {
-    const dueAtMs = this.originateThrottle.nextRunAtMs
-    if (this.originateTimer !== undefined || dueAtMs === null || this.stopped) return
-    this.originateTimer = setTimeout(() => {
-      this.originateTimer = undefined
-      const due = runDue(this.originateThrottle, this.originateThrottleConfig(), monotonicNow())
-      this.originateThrottle = due.state
-      if (due.run) void this.originate()
-      else this.armOriginate()
-    }, Math.max(0, dueAtMs - monotonicNow()))
+    if (!this.stopped) this.originator.noteChange()
   }
 
   private async originate (): Promise<void> {
