@@ -5,6 +5,8 @@
 //
 // Between timers the driver lets promise continuations run (`settle`), because the code under test is
 // async (actuators return promises): a fired timer's consequences finish before the next one fires.
+// Code that waits on real I/O does not belong under it: its continuation would land at some later
+// virtual time, differently each run.
 // Wall time starts at `wallStartMs` and moves with the monotonic time.
 
 import TinyQueue from 'tinyqueue'
@@ -71,7 +73,13 @@ export class VirtualClock implements Clock {
   }
 }
 
-/** Lets pending promise continuations (and the ones they queue) run: a few macrotask turns. */
+/**
+ * Lets pending promise continuations run, and the ones they queue, without leaving the microtask queue:
+ * a turn of the event loop (setImmediate) per timer cost 40 % of a 200-node run in libuv's loop.
+ * 32 turns is twice the deepest await chain a timer sets off today (a reconciler run: observe, plan,
+ * ensure, publish), measured by the trace: 16, 64, 256 turns and a full loop turn give the same run.
+ */
 async function settle (): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+  for (let turn = 0; turn < microtaskTurns; turn++) await Promise.resolve()
 }
+const microtaskTurns = 32

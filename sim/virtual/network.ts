@@ -1,0 +1,71 @@
+// The virtual network (issue 25): messages between simulated nodes, delivered on a virtual clock.
+//
+// A message from a to b arrives after a latency drawn from a floor plus an exponential tail, unless it
+// is lost (probability `loss`) or the pair is cut (a partition, two-way or one-way). Every draw comes
+// from the network's own seeded generator, in the order messages are sent, so a run replays from its
+// seed. Bandwidth and per-node processing cost are not modelled yet: a message costs nothing but its
+// latency.
+
+import { seededRandom } from '../../src/testing/random.ts'
+import type { VirtualClock } from '../virtual-clock.ts'
+
+export interface NetworkModel {
+  /** Every message takes at least this long. */
+  readonly latencyFloorMs: number
+  /** The mean of the exponential part of a message's latency on top of the floor. */
+  readonly latencyTailMs: number
+  /** The chance that a message is lost (0 to 1). */
+  readonly loss: number
+}
+
+/** Loopback-like: what the libp2p engine's in-process fleets see, roughly. */
+export const defaultNetworkModel: NetworkModel = Object.freeze({ latencyFloorMs: 0.5, latencyTailMs: 1, loss: 0 })
+
+export class VirtualNetwork {
+  /** Pairs `from>to` whose messages are dropped. */
+  private readonly cuts = new Set<string>()
+  private readonly random: () => number
+  sent = 0
+  lost = 0
+
+  constructor (readonly clock: VirtualClock, seed: number, readonly model: NetworkModel = defaultNetworkModel) {
+    this.random = seededRandom(seed ^ 0x6e6574) // the network's own stream
+  }
+
+  /** Sends a message: `deliver` runs at the receiver after the latency, unless the message is lost or cut. */
+  send (from: string, to: string, deliver: () => void): void {
+    this.sent++
+    if (!this.canSend(from, to) || (this.model.loss > 0 && this.random() < this.model.loss)) {
+      this.lost++
+      return
+    }
+    this.clock.setTimer(() => {
+      // A cut made while the message was in flight drops it too: it was on the wire being cut.
+      if (this.canSend(from, to)) deliver()
+    }, this.latencyMs())
+  }
+
+  /** A draw of one message's latency. */
+  latencyMs (): number {
+    return this.model.latencyFloorMs - Math.log(1 - this.random()) * this.model.latencyTailMs
+  }
+
+  /** A number in [0, 1) from the network's stream (connection timing, jitter). */
+  draw (): number {
+    return this.random()
+  }
+
+  canSend (from: string, to: string): boolean {
+    return !this.cuts.has(`${from}>${to}`)
+  }
+
+  /** Drops what `from` sends to `to`, and with `oneWay` false the other way too. */
+  cut (from: string, to: string, oneWay = false): void {
+    this.cuts.add(`${from}>${to}`)
+    if (!oneWay) this.cuts.add(`${to}>${from}`)
+  }
+
+  healAll (): void {
+    this.cuts.clear()
+  }
+}

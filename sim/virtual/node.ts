@@ -1,0 +1,254 @@
+// A node on the virtual network (issue 25): the same decisions as a MeshNode, carried by simulated
+// messages instead of libp2p.
+//
+// Shared with the libp2p adapter (net/mesh-node.ts), not copied: what to decide about each record
+// (engine/intake.ts), when to originate our own (engine/originator.ts on the throttle), the database and
+// its digest halves (core/recorddb.ts), the view (core/placement.ts), and the whole reconciler with its
+// safe-change gates and the memory actuator, all on this node's Clock.
+//
+// Modelled here, in place of the transport: a link to each overlay neighbour, up while both ends are
+// alive and the network carries both directions. A link comes up at the next redial round after the way
+// is open (a connection needs both directions), and goes down when the way closes: at once for a crash
+// (the peer's socket resets), after the dead interval for a silent cut (a partition: nothing more is
+// heard). On a new link the two ends run digest sync (summary, then each sends what the other's digest
+// lacks) and only then count it as an adjacency, as MeshNode does. Records flood by eager push to every
+// linked neighbour but the sender (gossipsub's mesh, with every link in it; its lazy IHAVE/IWANT repair
+// is replaced by the periodic digest sync). Records are shared objects, not signed envelopes: a virtual
+// run checks no signatures, and the intake's decisions do not depend on them.
+
+import { EventEmitter } from 'node:events'
+import { componentFrom, nextOwnVersion, RecordDB, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
+import { RecordIntake } from '../../src/engine/intake.ts'
+import { Originator } from '../../src/engine/originator.ts'
+import type { Clock, Timer } from '../../src/clock.ts'
+import type { NetConfig } from '../../src/net/config.ts'
+import type { LocalState } from '../../src/net/mesh-node.ts'
+import type { ReconcilerMesh } from '../../src/daemon/reconciler.ts'
+import type { VirtualNetwork } from './network.ts'
+
+/** What a node needs of the fleet around it: the network, and its peers by id. */
+export interface VirtualSurroundings {
+  readonly network: VirtualNetwork
+  node(id: string): VirtualNode | undefined
+  /** Called on every origination: the run's trace. */
+  noteOrigination(record: NodeRecord): void
+}
+
+export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalRecord] }> implements ReconcilerMesh {
+  readonly db = new RecordDB()
+  readonly restoredOwnRecord = undefined
+  localState: LocalState
+  alive = true
+  /** Neighbours with a live link; `synced` once the first digest sync on it completed (an adjacency). */
+  private readonly links = new Map<string, { synced: boolean }>()
+  private readonly intake: RecordIntake
+  private readonly originator: Originator
+  private lastVersion: NodeVersion
+  private statusTimer: Timer | undefined
+  private readonly timers: Timer[] = []
+
+  constructor (
+    readonly peerId: string,
+    readonly neighbours: readonly string[],
+    readonly clock: Clock,
+    readonly config: NetConfig,
+    private readonly around: VirtualSurroundings,
+    init: { labels: Labels, slots: number, generation: number, operators: ReadonlySet<string> },
+  ) {
+    super()
+    this.setMaxListeners(0)
+    this.localState = { labels: init.labels, slots: init.slots, resources: [], viewHash: '' }
+    this.lastVersion = { generation: init.generation, seq: 0 }
+    this.intake = new RecordIntake(this.db, { ...config, selfId: peerId, operators: init.operators, admission: 'open', bootstrapPeers: new Set() })
+    this.originator = new Originator(clock, {
+      initialDelayMs: config.originateDelayMs, initialHoldMs: config.originateHoldMs, maxHoldMs: config.originateMaxHoldMs,
+    }, () => { this.originate() })
+  }
+
+  /** Starts the node's rounds (redial, periodic sync) at a phase of its own, and originates. */
+  start (phaseMs: number): void {
+    this.every(this.config.redialIntervalMs, phaseMs, () => { this.redial() })
+    this.every(this.config.syncIntervalMs, phaseMs, () => { this.syncWithOne() })
+    this.originate()
+  }
+
+  /** Everything stops at once, as when the host dies; the peers' links reset. */
+  crash (): void {
+    this.alive = false
+    this.originator.stop()
+    this.statusTimer?.cancel()
+    for (const timer of this.timers) timer.cancel()
+    for (const peer of this.links.keys()) this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.linkDown(this.peerId) })
+    this.links.clear()
+  }
+
+  component (): ReadonlySet<string> {
+    return componentFrom(this.db, this.peerId, 'open')
+  }
+
+  adjacentPeers (): string[] {
+    return [...this.links].filter(([, link]) => link.synced).map(([peer]) => peer).sort()
+  }
+
+  linked (peer: string): boolean {
+    return this.links.has(peer)
+  }
+
+  updateLocalState (change: Partial<LocalState>, options: { announce?: boolean, status?: boolean } = {}): void {
+    this.localState = { ...this.localState, ...change }
+    if (options.announce === false || !this.alive) return
+    if (options.status !== true) return this.originator.noteChange()
+    if (this.statusTimer !== undefined) return
+    this.statusTimer = this.clock.setTimer(() => {
+      this.statusTimer = undefined
+      this.originator.noteChange()
+    }, this.config.statusAnnounceDelayMs)
+  }
+
+  /** A record made here (an operator's policy handed to this node): taken in and flooded. */
+  publish (record: ShoalRecord): boolean {
+    return this.receive(record, this.peerId)
+  }
+
+  /** A link to `peer` is up (both ends call this): sync on it, then it is an adjacency. */
+  linkUp (peer: string): void {
+    if (!this.alive || this.links.has(peer) || this.intake.cutOff(peer, this.clock.monotonicNow()) !== undefined) return
+    this.links.set(peer, { synced: false })
+    this.originator.noteChange()
+    if (peer < this.peerId) this.syncWith(peer) // one end starts it, as the dialler does
+  }
+
+  linkDown (peer: string): void {
+    if (this.links.delete(peer)) this.originator.noteChange()
+  }
+
+  /** Digest sync, initiator's side: our summary and digest go to `peer`. */
+  private syncWith (peer: string): void {
+    const summary = this.db.summaryHash()
+    const digest = this.db.digest()
+    this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.answerSync(this.peerId, summary, digest) })
+  }
+
+  /** Responder: what the initiator lacks goes back with our digest; equal databases end at once. */
+  private answerSync (from: string, summary: string, theirDigest: Digest): void {
+    if (!this.alive || !this.links.has(from)) return
+    if (summary === this.db.summaryHash()) {
+      this.synced(from)
+      this.around.network.send(this.peerId, from, () => { this.around.node(from)?.finishSync(this.peerId, [], undefined) })
+      return
+    }
+    const records = this.db.recordsMissingFrom(theirDigest)
+    const digest = this.db.digest()
+    this.around.network.send(this.peerId, from, () => { this.around.node(from)?.finishSync(this.peerId, records, digest) })
+  }
+
+  /** Initiator: takes what the responder sent, sends what the responder's digest lacks. */
+  private finishSync (from: string, records: readonly ShoalRecord[], theirDigest: Digest | undefined): void {
+    if (!this.alive || !this.links.has(from)) return
+    for (const record of records) this.receive(record, from)
+    this.synced(from)
+    if (theirDigest === undefined) return
+    const missing = this.db.recordsMissingFrom(theirDigest)
+    this.around.network.send(this.peerId, from, () => {
+      const peer = this.around.node(from)
+      if (peer === undefined || !peer.alive || !peer.links.has(this.peerId)) return
+      for (const record of missing) peer.receive(record, this.peerId)
+      peer.synced(this.peerId)
+    })
+  }
+
+  private synced (peer: string): void {
+    const link = this.links.get(peer)
+    if (link === undefined || link.synced) return
+    link.synced = true
+    this.originator.noteChange() // a new adjacency
+  }
+
+  /** A record from `source` (ourselves for local input): the engine's checks, then merge and flood. */
+  receive (record: ShoalRecord, source: string): boolean {
+    if (!this.alive) return false
+    const nowMs = this.clock.monotonicNow()
+    const intake = this.intake
+    const refusedSender = intake.checkSender(source, nowMs)
+    if (refusedSender !== undefined) return false
+    const signer = record.kind === 'node' ? record.nodeId : record.version.signer
+    const failure = intake.authorise(record.kind, signer, nowMs)
+    const result = failure !== undefined
+      ? intake.refused(failure, source, signer, nowMs)
+      : intake.take(record, undefined, source, nowMs, this.clock.wallNow())
+    for (const effect of intake.takeEffects()) this.dropLink(effect.peerId)
+    if (result.verdict !== 'accept') return false
+    if (record.kind === 'node' && record.nodeId === this.peerId && (record.version.generation !== this.lastVersion.generation || record.version.seq > this.lastVersion.seq)) {
+      this.originator.noteChange() // our record from before a restart, flooded back: jump past it
+    }
+    this.emit('record:merged', record)
+    for (const peer of this.links.keys()) {
+      if (peer === source) continue
+      this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.receive(record, this.peerId) })
+    }
+    return true
+  }
+
+  private dropLink (peer: string): void {
+    this.linkDown(peer)
+    this.around.node(peer)?.linkDown(this.peerId)
+  }
+
+  private originate (): void {
+    if (!this.alive) return
+    const version = nextOwnVersion(this.lastVersion, this.db.nodeRecord(this.peerId)?.version)
+    const record: NodeRecord = {
+      kind: 'node',
+      nodeId: this.peerId,
+      version,
+      originatedAtMs: this.clock.wallNow(),
+      addresses: [],
+      labels: this.localState.labels,
+      slots: this.localState.slots,
+      adjacencies: this.adjacentPeers(),
+      resources: this.localState.resources,
+      viewHash: this.localState.viewHash,
+      policyDigest: this.db.policyDigestHash(),
+      ...(this.localState.holdUntilMs === undefined ? {} : { holdUntilMs: this.localState.holdUntilMs }),
+    }
+    this.lastVersion = version
+    this.around.noteOrigination(record)
+    this.receive(record, this.peerId)
+  }
+
+  /** Links to overlay neighbours that are down and reachable both ways come up; unsynced links sync again. */
+  private redial (): void {
+    const network = this.around.network
+    for (const [peer, link] of this.links) if (!link.synced) this.syncWith(peer)
+    for (const peer of this.neighbours) {
+      const other = this.around.node(peer)
+      if (this.links.has(peer) || other === undefined || !other.alive || peer < this.peerId) continue // the smaller id dials
+      if (!network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) continue
+      // A dial: one round trip, then both ends hold the connection.
+      const rttMs = network.latencyMs() + network.latencyMs()
+      this.clock.setTimer(() => {
+        if (!this.alive || !other.alive || !network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) return
+        this.linkUp(peer)
+        other.linkUp(this.peerId)
+      }, rttMs)
+    }
+  }
+
+  /** Anti-entropy: a digest sync with one linked neighbour, chosen by the network's stream. */
+  private syncWithOne (): void {
+    const peers = [...this.links.keys()]
+    const peer = peers[Math.floor(this.around.network.draw() * peers.length)]
+    if (peer !== undefined) this.syncWith(peer)
+  }
+
+  /** Runs `task` every `intervalMs` from `phaseMs`, while the node is alive (one pending timer per task). */
+  private every (intervalMs: number, phaseMs: number, task: () => void): void {
+    const slot = this.timers.length
+    const run = (): void => {
+      if (!this.alive) return
+      task()
+      this.timers[slot] = this.clock.setTimer(run, intervalMs)
+    }
+    this.timers.push(this.clock.setTimer(run, phaseMs % intervalMs))
+  }
+}
