@@ -33,7 +33,9 @@ export interface VirtualFleetOptions {
 const operator = 'operator'
 
 export class VirtualFleet implements VirtualSurroundings {
-  readonly clock = new VirtualClock()
+  /** Reconciler runs under way: the clock lets them finish before it fires the next timer. */
+  private runsUnderWay = 0
+  readonly clock = new VirtualClock(undefined, () => this.runsUnderWay > 0)
   readonly network: VirtualNetwork
   readonly nodes: VirtualNode[] = []
   readonly reconcilers: Reconciler[] = []
@@ -77,7 +79,9 @@ export class VirtualFleet implements VirtualSurroundings {
       this.nodes.push(node)
       this.byId.set(id, node)
       const actuator = new MemoryActuator({ clock })
-      this.reconcilers.push(new Reconciler({ mesh: node, actuators: [actuator], admission: 'open', clock }))
+      this.reconcilers.push(new Reconciler({
+        mesh: node, actuators: [actuator], admission: 'open', clock, onRunning: (running) => { this.runsUnderWay += running ? 1 : -1 },
+      }))
     }
     const phases = seededRandom(seed ^ 0x706861)
     for (const node of this.nodes) node.start(phases() * config.redialIntervalMs)

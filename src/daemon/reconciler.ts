@@ -86,6 +86,8 @@ export interface ReconcilerOptions {
    * node may start it (default: the dead interval + 1 s; the daemon adds its actuators' stop grace).
    */
   readonly fenceMs?: number
+  /** Told when a run starts (true) and ends (false): a virtual clock waits for runs to finish. */
+  readonly onRunning?: (running: boolean) => void
 }
 
 export interface ReconcilerEvents {
@@ -147,6 +149,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   get view (): TargetView | undefined {
     return this.lastView
   }
+
 
   async start (): Promise<void> {
     if (this.stopped) return
@@ -213,11 +216,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const due = runDue(this.state, this.throttle, this.clock.monotonicNow())
       this.state = due.state
       if (!due.run) return this.arm()
+      this.options.onRunning?.(true)
       this.running = this.run().catch((error: unknown) => {
         this.emit('run:failed', error instanceof Error ? error : new Error(String(error)))
         this.retryLater()
       }).finally(() => {
         this.running = undefined
+        this.options.onRunning?.(false)
         this.arm()
       })
     }, Math.max(0, this.state.nextRunAtMs - this.clock.monotonicNow()))
