@@ -226,8 +226,12 @@ export function compareVersions (a: RecordVersion, b: RecordVersion): number {
 
 /** Hash of a record's whole content; the tie-break between equal versions. */
 export function contentHash (record: ShoalRecord): string {
-  return hash64Hex(canonicalJson(record))
+  let hash = contentHashes.get(record)
+  if (hash === undefined) contentHashes.set(record, hash = hash64Hex(canonicalJson(record)))
+  return hash
 }
+/** Per record object (records are immutable): nodes of one process that share a record hash it once. */
+const contentHashes = new WeakMap<ShoalRecord, string>()
 
 /**
  * The total "newer than" order for two records with the same key: positive when `a` is newer.
