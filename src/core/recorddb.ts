@@ -113,6 +113,7 @@ export class RecordDB {
       }
       return 'added'
     }
+    if (record === existing.record) return 'duplicate' // the same object (nodes of one process share records)
     const order = compareRecords(record, existing.record)
     if (order === 0) return 'duplicate'
     if (order < 0) return 'stale'
