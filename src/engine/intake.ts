@@ -62,7 +62,6 @@ export class RecordIntake {
   /** Versions of its own record a peer sent us over the arrival limit, since we last took one in. */
   private readonly overRateFrom = new Map<string, number>()
   private readonly penalties: PenaltyBox
-  private readonly nodeKeys = new Map<string, string>()
   /** Effects decided since the adapter last took them. */
   private effects: IntakeEffect[] = []
 
@@ -100,20 +99,7 @@ export class RecordIntake {
     if (kind === 'policy') return this.settings.operators.has(signerId) ? undefined : 'not-an-operator'
     // Not the sender's fault: the admission may simply not have reached us yet. Sync brings it again.
     if (signerId !== this.settings.selfId && this.refuses(signerId)) return 'node-not-admitted'
-    return this.arrivals.allows(this.nodeKey(signerId), nowMs) ? undefined : 'over-rate'
-  }
-
-  /**
-   * nodeRecordKey, remembered per signer: a new string per message had to be hashed for every lookup
-   * (a tenth of a 300-node virtual run). Bounded: forgotten wholesale past 10,000 signers.
-   */
-  private nodeKey (signerId: string): string {
-    let key = this.nodeKeys.get(signerId)
-    if (key === undefined) {
-      if (this.nodeKeys.size >= 10_000) this.nodeKeys.clear()
-      this.nodeKeys.set(signerId, key = nodeRecordKey(signerId))
-    }
-    return key
+    return this.arrivals.allows(nodeRecordKey(signerId), nowMs) ? undefined : 'over-rate'
   }
 
   /**
