@@ -247,7 +247,12 @@ function policyInputs (db: RecordDB): string {
 const policyInputsCache = new WeakMap<PolicyFragment, string>()
 
 function componentIdsOf (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): NodeId[] {
-  const componentIds = [...new Set([...componentFrom(db, self, options.admission ?? 'open'), ...held])].sort(compareStrings)
+  const admission = options.admission ?? 'open'
+  // Without holds, the sorted ids change only with the topology: sorted once per topology revision,
+  // not once per view (every status that changes a placement input recomputes every node's view).
+  const componentIds = held.size === 0
+    ? db.derived(`component ids ${admission} ${self}`, () => [...componentFrom(db, self, admission)].sort(compareStrings), 'topology')
+    : [...new Set([...componentFrom(db, self, admission), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   return componentIds
 }
