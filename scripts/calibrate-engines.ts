@@ -1,7 +1,8 @@
 // Calibration (issue 25): the same steps on both engines, side by side — the libp2p engine (real
 // libp2p and gossipsub in one process, wall time) and the virtual network (virtual time).
 //
-//   npx tsx scripts/calibrate-engines.ts [--nodes 20,50] [--rounds 3] [--json]
+//   npx tsx scripts/calibrate-engines.ts [--nodes 20,50] [--rounds 3] [--processing-ms 0] [--shared-processor]
+//                                        [--engines libp2p,virtual] [--json]
 //
 // Steps, each from a fleet at rest: a 3-replica service applied → converged; the host of a replica
 // crashed → converged again (re-placed); the live nodes split in halves and healed after the dead
@@ -15,16 +16,23 @@ import type { ServiceSpec } from '../src/core/index.ts'
 import { fastNetConfig } from '../src/net/config.ts'
 import { components, converged, crashNode, heal, partition, startFleet, stopFleet, waitFor, waitForFleet, type Fleet } from '../src/testing/index.ts'
 import { VirtualFleet } from '../sim/virtual/fleet.ts'
+import { defaultNetworkModel } from '../sim/virtual/network.ts'
 
 const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '20,50' },
     rounds: { type: 'string', default: '3' },
+    // The virtual network's processing cost per message, and whether its nodes share one processor.
+    'processing-ms': { type: 'string', default: '0' },
+    'shared-processor': { type: 'boolean', default: false },
+    engines: { type: 'string', default: 'libp2p,virtual' },
     json: { type: 'boolean', default: false },
   },
 })
 const sizes = (values.nodes ?? '20,50').split(',').map(Number)
 const rounds = Number(values.rounds)
+const engines = new Set((values.engines ?? '').split(','))
+const model = { ...defaultNetworkModel, processingMs: Number(values['processing-ms']), sharedProcessor: values['shared-processor'] === true }
 const web = (version: number): ServiceSpec => ({ kind: 'Service', name: 'web', replicas: 3, selector: {}, slots: 1, workload: { kind: 'memory', version } })
 const steps = ['apply → converged', 'crash → re-placed', 'heal → one view'] as const
 type Figures = Record<typeof steps[number], number>
@@ -71,7 +79,7 @@ function runningWeb (fleet: Fleet): number {
 }
 
 async function virtualRound (count: number, seed: number): Promise<Figures> {
-  const fleet = await VirtualFleet.start({ nodes: count, seed, degree: 1 })
+  const fleet = await VirtualFleet.start({ nodes: count, seed, degree: 1, model })
   try {
     await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 180_000, 50)
     await fleet.clock.advance(2_000)
@@ -94,12 +102,13 @@ async function virtualRound (count: number, seed: number): Promise<Figures> {
 }
 
 const results: Array<{ nodes: number, step: string, libp2pMs: number, virtualMs: number }> = []
+const noFigures: Figures = { 'apply → converged': Number.NaN, 'crash → re-placed': Number.NaN, 'heal → one view': Number.NaN }
 for (const count of sizes) {
   const libp2p: Figures[] = []
   const virtual: Figures[] = []
   for (let round = 0; round < rounds; round++) {
-    libp2p.push(await libp2pRound(count))
-    virtual.push(await virtualRound(count, round + 1))
+    libp2p.push(engines.has('libp2p') ? await libp2pRound(count) : noFigures)
+    virtual.push(engines.has('virtual') ? await virtualRound(count, round + 1) : noFigures)
     process.stderr.write(`${count} nodes, round ${round + 1}: libp2p ${JSON.stringify(libp2p.at(-1))}, virtual ${JSON.stringify(virtual.at(-1))}\n`)
   }
   for (const step of steps) results.push({ nodes: count, step, libp2pMs: median(libp2p.map((f) => f[step])), virtualMs: median(virtual.map((f) => f[step])) })
@@ -107,7 +116,8 @@ for (const count of sizes) {
 
 if (values.json === true) process.stdout.write(JSON.stringify({ rounds, deadIntervalMs: fastNetConfig.deadIntervalMs, results }) + '\n')
 else {
-  process.stdout.write(`\nboth engines, median of ${rounds} (libp2p: wall time in one process; virtual: virtual time)\n`)
+  process.stdout.write(`\nboth engines, median of ${rounds} (libp2p: wall time in one process; virtual: virtual time, ` +
+    `processing ${model.processingMs} ms a message${model.sharedProcessor ? ' on one shared processor' : ''})\n`)
   process.stdout.write('| nodes | step | libp2p engine | virtual network | virtual / libp2p |\n|---|---|---|---|---|\n')
   for (const row of results) process.stdout.write(`| ${row.nodes} | ${row.step} | ${row.libp2pMs.toFixed(0)} ms | ${row.virtualMs.toFixed(0)} ms | ${(row.virtualMs / row.libp2pMs).toFixed(2)} |\n`)
 }

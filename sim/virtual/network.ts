@@ -1,10 +1,12 @@
 // The virtual network (issue 25): messages between simulated nodes, delivered on a virtual clock.
 //
 // A message from a to b arrives after a latency drawn from a floor plus an exponential tail, unless it
-// is lost (probability `loss`) or the pair is cut (a partition, two-way or one-way). Every draw comes
-// from the network's own seeded generator, in the order messages are sent, so a run replays from its
-// seed. Bandwidth and per-node processing cost are not modelled yet: a message costs nothing but its
-// latency.
+// is lost (probability `loss`) or the pair is cut (a partition, two-way or one-way), and is then handled
+// once its receiver is free: each message costs `processingMs` of the receiver's processor, and handling
+// queues behind what came before. With `sharedProcessor`, every node shares one processor, as the
+// libp2p engine's nodes share one event loop (that is what calibration compares with); otherwise each
+// node has its own, as hosts do. Every draw comes from the network's own seeded generator, in the order
+// messages are sent, so a run replays from its seed. Bandwidth is not modelled.
 
 import { seededRandom } from '../../src/testing/random.ts'
 import type { VirtualClock } from '../virtual-clock.ts'
@@ -16,6 +18,10 @@ export interface NetworkModel {
   readonly latencyTailMs: number
   /** The chance that a message is lost (0 to 1). */
   readonly loss: number
+  /** What handling one message costs its receiver, in ms of its processor (0: nothing). */
+  readonly processingMs?: number
+  /** One processor for every node (the libp2p engine in one process) instead of one each. */
+  readonly sharedProcessor?: boolean
 }
 
 /** Loopback-like: what the libp2p engine's in-process fleets see, roughly. */
@@ -25,6 +31,8 @@ export class VirtualNetwork {
   /** Pairs `from>to` whose messages are dropped. */
   private readonly cuts = new Set<string>()
   private readonly random: () => number
+  /** When each node's processor (or the shared one, under '') is free again. */
+  private readonly busyUntil = new Map<string, number>()
   sent = 0
   lost = 0
 
@@ -39,10 +47,22 @@ export class VirtualNetwork {
       this.lost++
       return
     }
+    const arrivesAt = this.clock.monotonicNow() + this.latencyMs()
+    const handledAt = this.handledAt(to, arrivesAt)
     this.clock.setTimer(() => {
       // A cut made while the message was in flight drops it too: it was on the wire being cut.
       if (this.canSend(from, to)) deliver()
-    }, this.latencyMs())
+    }, handledAt - this.clock.monotonicNow())
+  }
+
+  /** When a message arriving at `to` at `arrivesAt` has been handled (its processor's queue, in send order). */
+  private handledAt (to: string, arrivesAt: number): number {
+    const costMs = this.model.processingMs ?? 0
+    if (costMs === 0) return arrivesAt
+    const processor = this.model.sharedProcessor === true ? '' : to
+    const done = Math.max(arrivesAt, this.busyUntil.get(processor) ?? 0) + costMs
+    this.busyUntil.set(processor, done)
+    return done
   }
 
   /** A draw of one message's latency. */
