@@ -37,6 +37,8 @@ export class VirtualFleet implements VirtualSurroundings {
   private runsUnderWay = 0
   readonly clock = new VirtualClock(undefined, () => this.runsUnderWay > 0)
   readonly network: VirtualNetwork
+  /** The mesh settings every node runs with: the simulator's (fastNetConfig), with the options' changes. */
+  readonly config: NetConfig
   readonly nodes: VirtualNode[] = []
   readonly reconcilers: Reconciler[] = []
   private readonly byId = new Map<string, VirtualNode>()
@@ -46,6 +48,7 @@ export class VirtualFleet implements VirtualSurroundings {
 
   private constructor (readonly options: VirtualFleetOptions) {
     this.network = new VirtualNetwork(this.clock, options.seed, options.model ?? defaultNetworkModel)
+    this.config = { ...fastNetConfig, ...options.net }
   }
 
   static async start (options: VirtualFleetOptions): Promise<VirtualFleet> {
@@ -56,7 +59,7 @@ export class VirtualFleet implements VirtualSurroundings {
 
   private async build (): Promise<void> {
     const { nodes: count, seed } = this.options
-    const config: NetConfig = { ...fastNetConfig, ...this.options.net }
+    const config = this.config
     const topology = seededRandom(seed ^ 0x746f70)
     const ids = Array.from({ length: count }, (_, i) => `node-${String(i).padStart(5, '0')}`)
     const links = ids.map(() => new Set<number>())
@@ -124,13 +127,12 @@ export class VirtualFleet implements VirtualSurroundings {
    * heard nothing for the dead interval.
    */
   partition (groups: ReadonlyArray<readonly number[]>, options: { oneWay?: boolean } = {}): void {
-    const groupOf = new Map<number, number>()
-    groups.forEach((group, g) => { for (const index of group) groupOf.set(index, g) })
-    for (const [i, node] of this.nodes.entries()) {
+    const groupOf = new Map<string, number>()
+    groups.forEach((group, g) => { for (const index of group) groupOf.set(this.nodes[index]?.peerId ?? '', g) })
+    for (const node of this.nodes) {
       for (const peer of node.neighbours) {
-        const j = this.nodes.findIndex((candidate) => candidate.peerId === peer)
-        const gi = groupOf.get(i)
-        const gj = groupOf.get(j)
+        const gi = groupOf.get(node.peerId)
+        const gj = groupOf.get(peer)
         if (gi === undefined || gj === undefined || gi === gj) continue
         if (options.oneWay === true && gi !== 0) continue
         this.network.cut(node.peerId, peer, true)
@@ -145,7 +147,7 @@ export class VirtualFleet implements VirtualSurroundings {
   }
 
   private dropWhenSilent (node: VirtualNode, peer: string): void {
-    const { deadIntervalMs, helloIntervalMs } = { ...fastNetConfig, ...this.options.net }
+    const { deadIntervalMs, helloIntervalMs } = this.config
     this.clock.setTimer(() => {
       if (this.network.canSend(node.peerId, peer) && this.network.canSend(peer, node.peerId)) return
       node.linkDown(peer)

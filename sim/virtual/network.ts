@@ -33,8 +33,6 @@ export class VirtualNetwork {
   private readonly random: () => number
   /** When each node's processor (or the shared one, under '') is free again. */
   private readonly busyUntil = new Map<string, number>()
-  sent = 0
-  lost = 0
 
   constructor (readonly clock: VirtualClock, seed: number, readonly model: NetworkModel = defaultNetworkModel) {
     this.random = seededRandom(seed ^ 0x6e6574) // the network's own stream
@@ -42,11 +40,7 @@ export class VirtualNetwork {
 
   /** Sends a message: `deliver` runs at the receiver after the latency, unless the message is lost or cut. */
   send (from: string, to: string, deliver: () => void): void {
-    this.sent++
-    if (!this.canSend(from, to) || (this.model.loss > 0 && this.random() < this.model.loss)) {
-      this.lost++
-      return
-    }
+    if (!this.canSend(from, to) || (this.model.loss > 0 && this.random() < this.model.loss)) return
     const arrivesAt = this.clock.monotonicNow() + this.latencyMs()
     const handledAt = this.handledAt(to, arrivesAt)
     this.clock.setTimer(() => {

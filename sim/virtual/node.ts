@@ -60,9 +60,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.localState = { labels: init.labels, slots: init.slots, resources: [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
     this.intake = new RecordIntake(this.db, { ...config, selfId: peerId, operators: init.operators, admission: 'open', bootstrapPeers: new Set() })
-    this.originator = new Originator(clock, {
-      initialDelayMs: config.originateDelayMs, initialHoldMs: config.originateHoldMs, maxHoldMs: config.originateMaxHoldMs,
-    }, () => { this.originate() })
+    this.originator = new Originator(clock, config, () => { this.originate() })
   }
 
   /** Starts the node's rounds (redial, periodic sync) at a phase of its own, and originates. */

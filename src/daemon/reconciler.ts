@@ -150,7 +150,6 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return this.lastView
   }
 
-
   async start (): Promise<void> {
     if (this.stopped) return
     // What runs here before our first view is provisional; until we can tell (an observe that fails,

@@ -10,13 +10,22 @@
 import { initialThrottleState, noteChange, runDue, type ThrottleConfig, type ThrottleState } from '../core/index.ts'
 import type { Clock, Timer } from '../clock.ts'
 
+/** The network config's origination settings (net/config.ts names them). */
+export interface OriginationSettings {
+  readonly originateDelayMs: number
+  readonly originateHoldMs: number
+  readonly originateMaxHoldMs: number
+}
+
 export class Originator {
+  private readonly config: ThrottleConfig
   private state: ThrottleState
   private timer: Timer | undefined
   private stopped = false
 
-  constructor (private readonly clock: Clock, private readonly config: ThrottleConfig, private readonly originate: () => void) {
-    this.state = initialThrottleState(config)
+  constructor (private readonly clock: Clock, settings: OriginationSettings, private readonly originate: () => void) {
+    this.config = { initialDelayMs: settings.originateDelayMs, initialHoldMs: settings.originateHoldMs, maxHoldMs: settings.originateMaxHoldMs }
+    this.state = initialThrottleState(this.config)
   }
 
   /** What our record says changed: a new version goes out when the throttle lets it. */

@@ -171,9 +171,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.probeTopic = `/shoal/${init.clusterName}/probe/1`
     this.local = { labels: init.labels ?? {}, slots: init.slots ?? 1, resources: init.resources ?? [], viewHash: '', holdUntilMs: init.holdUntilMs }
     this.lastVersion = { generation: init.generation, seq: 0 }
-    this.originator = new Originator(systemClock, {
-      initialDelayMs: this.config.originateDelayMs, initialHoldMs: this.config.originateHoldMs, maxHoldMs: this.config.originateMaxHoldMs,
-    }, () => { void this.originate() })
+    this.originator = new Originator(systemClock, this.config, () => { void this.originate() })
     this.intake = new RecordIntake(this.db, {
       ...this.config,
       selfId: this.peerId,
