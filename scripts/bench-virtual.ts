@@ -40,16 +40,16 @@ async function step (name: string, act: () => void | Promise<void>, until: () =>
 
 const live = (): number[] => fleet.nodes.flatMap((node, i) => node.alive ? [i] : [])
 await step('form one component', () => {}, () => fleet.componentCount() === 1 && fleet.converged(), 120_000, 100)
-await step('apply 3 services', () => { for (const service of services) fleet.apply(service) },
+await step('apply 3 services', async () => { for (const service of services) await fleet.publish(service) },
   () => fleet.converged() && fleet.running('web') === 6 && fleet.running('api') === 3, 60_000, 20)
 const crashed = Array.from({ length: Math.max(1, Math.floor(count / 100)) }, (_, i) => Math.floor((i + 0.5) * count / Math.max(1, Math.floor(count / 100))))
-await step(`crash ${crashed.length} node(s) (1 %)`, async () => { await fleet.crash(crashed) },
+await step(`crash ${crashed.length} node(s) (1 %)`, async () => { for (const index of crashed) await fleet.crash(index) },
   () => fleet.converged() && fleet.running('web') === 6 && fleet.running('api') === 3, 60_000, 20)
-await step('partition in halves', () => {
+await step('partition in halves', async () => {
   const alive = live()
-  fleet.partition([alive.slice(0, alive.length / 2), alive.slice(alive.length / 2)])
+  await fleet.partition([alive.slice(0, alive.length / 2), alive.slice(alive.length / 2)])
 }, () => fleet.componentCount() === 2 && fleet.converged(), 60_000, 50)
-await step('heal', () => { fleet.heal() }, () => fleet.componentCount() === 1 && fleet.converged(), 60_000, 50)
+await step('heal', async () => { await fleet.heal() }, () => fleet.componentCount() === 1 && fleet.converged(), 60_000, 50)
 const wallMs = performance.now() - wallStart
 const memory = process.memoryUsage()
 const trace = fleet.traceHash()

@@ -83,17 +83,17 @@ async function virtualRound (count: number, seed: number): Promise<Figures> {
   try {
     await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 180_000, 50)
     await fleet.clock.advance(2_000)
-    fleet.apply(web(1))
+    await fleet.publish(web(1))
     const apply = await fleet.runUntil(() => fleet.converged() && fleet.running('web') === 3, 60_000, 1) as number
     await fleet.clock.advance(2_000)
     const host = webHost((i) => fleet.nodes[i]!.alive && fleet.nodes[i]!.localState.resources.some((r) => r.id.startsWith('web@')), count)
-    await fleet.crash([host])
+    await fleet.crash(host)
     const crash = await fleet.runUntil(() => fleet.converged() && fleet.running('web') === 3, 60_000, 1) as number
     await fleet.clock.advance(2_000)
     const live = fleet.nodes.flatMap((node, i) => node.alive ? [i] : [])
-    fleet.partition([live.slice(0, live.length / 2), live.slice(live.length / 2)])
+    await fleet.partition([live.slice(0, live.length / 2), live.slice(live.length / 2)])
     await fleet.runUntil(() => fleet.componentCount() === 2 && fleet.converged(), 60_000, 20)
-    fleet.heal()
+    await fleet.heal()
     const healed = await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 60_000, 1) as number
     return { 'apply → converged': apply, 'crash → re-placed': crash, 'heal → one view': healed }
   } finally {

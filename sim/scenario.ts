@@ -1,142 +1,24 @@
-// Simulator scenarios: a YAML file of steps run against a fleet of real libp2p nodes in one process.
-//
-//   nodes: 12                 # optional (the --nodes flag overrides it)
-//   zones: 3                  # optional: nodes are labelled zone=a, b, c, … in turn
-//   steps:
-//     - apply: { kind: Service, name: web, replicas: 3, spread: zone }   # workload defaults to memory
-//     - expect: { converged: 10s }
-//     - kill: 4                                  # a node index, or { random: true } (seeded)
-//     - partition: { groups: [[0, 1, 2], [3, 4, 5, 6, 7]], oneWay: false }
-//     - expect: { converged: 10s, replicas: { web: 3 }, noDuplicates: true }
-//     - heal: {}
-//     - delete: Service/web
-//     - sleep: 2s
-//     - restart: 4                               # a crashed node starts again (next generation)
-//     - churn: { count: 3, every: 1s }           # crash and restart random nodes, one at a time
-//     - stall: { node: 2, for: 500ms, movesNothing: true }  # stops answering, connections left open
-//     - stall: { node: { runs: web }, for: 8s }  # …or the first node running web (or node: random)
-//     - rollout: { service: web, within: 30s, minAvailable: 5 }  # after an apply that changed the spec
-//     - drain: { node: 3, within: 20s, minAvailable: { web: 3 } }   # an operator drains node 3
-//     - drain: { node: { runs: web }, within: 20s }                  # …or the first node running web
-//     - partition: { size: 4, holding: db }      # the node running db and 3 others, against the rest
-//     - singleton: { service: db, for: 8s }      # never on two nodes at once; on one at the end
-//
-// A memory workload's spec may say `startMs: 300` (slow to come up) or `healthy: false` (never healthy),
-// so that applying a changed spec rolls out a slow or a broken version. `rollout` samples the fleet
-// every 50 ms from outside (the actuators themselves, not records): it waits until every replica runs
-// the newest spec (and no more replicas than the service wants run: after a drain, until the replica let
-// go has stopped), and fails if fewer than `minAvailable` replicas were running at any sample. With
-// `finishes: false` it expects the rollout to stop (a broken spec) and watches for all of `within`;
-// with `reverts: true`, that every replica ends on the previous spec (a failed rollout, autoRevert).
-// `drain` publishes a Node policy draining a node, then samples likewise until the node runs nothing
-// and each named service runs its replicas, failing if one had fewer than its minimum at any sample.
-//
-// `expect` checks, per component: converged within the time given (judged from outside, DESIGN.md §1),
-// each named service running exactly that many replicas, and nothing running twice. A failed expect
-// fails the run; the report names the step and the seed that reproduces it.
+// Runs a scenario (sim/scenario-file.ts) against a simulated fleet on either engine (sim/fleet.ts):
+// real libp2p nodes in one process on wall-clock time, or the virtual network on virtual time. Each
+// step is carried out, judged from outside, and reported (time until seen or converged, traffic, the
+// share of nodes agreeing on the view every 50 ms); a failed step ends the run and names the seed.
 
 import { performance } from 'node:perf_hooks'
-import { z } from 'zod'
-import { workloadHash, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
-import type { MeshNode } from '../src/net/index.ts'
-import { InputError, parseYamlDocument } from '../src/yaml-input.ts'
+import { workloadHash, type PolicyKind, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
+import { InputError } from '../src/yaml-input.ts'
 import { seededRandom } from '../src/testing/random.ts'
+import { agreementShare, originationsQuietFor, runningResources, type EngineName, type SimFleet } from './fleet.ts'
+import { Libp2pSimFleet, libp2pMaxNodes } from './libp2p-fleet.ts'
+import { virtualOnly, type NetworkOptions, type Scenario, type Step } from './scenario-file.ts'
+import { VirtualFleet } from './virtual/fleet.ts'
 import { drainStep, groupAround, rolloutStep, singletonStep } from './watch-steps.ts'
-import { describeSchemaError, policySpecSchema } from '../src/net/index.ts'
-import {
-  components, confirmed, converged, crashNode, cut, excessReplicas, heal, liveNodes, originationsQuietFor, partition, restartNode, runningResources, stall as stallNode, startFleet, stopFleet, waitFor, waitForFleet,
-  type Fleet,
-} from '../src/testing/index.ts'
 
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s)$/, 'must be like 500ms or 2s')])
-  .transform((value) => (typeof value === 'number' ? value : value.endsWith('ms') ? Number(value.slice(0, -2)) : Number(value.slice(0, -1)) * 1_000))
-
-const policyInput = z.record(z.string(), z.unknown()).transform((value, context) => {
-  const withDefaults = value.kind === 'Service' ? { selector: {}, slots: 1, workload: { kind: 'memory' }, ...value } : value
-  const parsed = policySpecSchema.safeParse(withDefaults)
-  if (!parsed.success) {
-    context.addIssue({ code: 'custom', message: describeSchemaError(parsed.error) })
-    return z.NEVER
-  }
-  return parsed.data as PolicySpec
-})
-
-const at = z.number().int().nonnegative().optional()
-const stepSchemas = {
-  // One policy or a list; normalised to a list first, so an error names the policy's own field.
-  apply: z.strictObject({ apply: z.preprocess((value) => (Array.isArray(value) ? value : [value]), z.array(policyInput).min(1)), at }),
-  delete: z.strictObject({ delete: z.string().regex(/^(Service|Node|Admission)\/[^/]+$/, 'must be KIND/NAME, e.g. Service/web'), at }),
-  kill: z.strictObject({ kill: z.union([z.number().int().nonnegative(), z.strictObject({ random: z.literal(true) })]) }),
-  restart: z.strictObject({ restart: z.number().int().nonnegative() }),
-  churn: z.strictObject({ churn: z.strictObject({ count: z.number().int().min(1).max(100), every: duration }) }),
-  partition: z.strictObject({
-    partition: z.union([
-      z.strictObject({ groups: z.array(z.array(z.number().int().nonnegative()).min(1)).min(2), oneWay: z.boolean().optional() }),
-      z.strictObject({ halves: z.literal(true) }), // the live nodes, split into two halves by index
-      // `size` live nodes around the one running `holding` (it, then the lowest indexes), and the rest
-      z.strictObject({ size: z.number().int().min(1), holding: z.string() }),
-    ]),
-  }),
-  heal: z.strictObject({ heal: z.union([z.strictObject({}), z.literal(true), z.null()]) }),
-  // A node stops reading and writing on every connection for a while (a paused process); with
-  // movesNothing, the step fails if any node drops it or any workload starts or stops meanwhile.
-  stall: z.strictObject({
-    stall: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.literal('random'), z.strictObject({ runs: z.string() })]), for: duration, movesNothing: z.boolean().optional() }),
-  }),
-  sleep: z.strictObject({ sleep: duration }),
-  // Samples every 50 ms for `for`: the service must never run (starting or running) on two nodes at
-  // once, and must run on exactly one, in the largest component, at the end.
-  singleton: z.strictObject({ singleton: z.strictObject({ service: z.string(), for: duration }) }),
-  drain: z.strictObject({
-    drain: z.strictObject({ node: z.union([z.number().int().nonnegative(), z.strictObject({ runs: z.string() })]), within: duration, minAvailable: z.record(z.string(), z.number().int().nonnegative()).optional() }),
-  }),
-  rollout: z.strictObject({
-    rollout: z.strictObject({
-      service: z.string(), within: duration, minAvailable: z.number().int().nonnegative().optional(), finishes: z.boolean().optional(), reverts: z.boolean().optional(),
-    }),
-  }),
-  expect: z.strictObject({
-    expect: z.strictObject({
-      converged: duration.optional(),
-      replicas: z.record(z.string(), z.number().int().nonnegative()).optional(),
-      noDuplicates: z.boolean().optional(),
-    }),
-  }),
-}
-type StepKind = keyof typeof stepSchemas
-export type Step = z.output<(typeof stepSchemas)[StepKind]>
-
-/** A step is chosen by its key, so that an error names the real field, not "no union member matched". */
-const stepSchema = z.unknown().transform((value, context): Step => {
-  const kind = typeof value === 'object' && value !== null ? Object.keys(value).find((key): key is StepKind => key in stepSchemas) : undefined
-  if (kind === undefined) {
-    context.addIssue({ code: 'custom', message: `a step must be one of: ${Object.keys(stepSchemas).join(', ')}` })
-    return z.NEVER
-  }
-  const parsed = stepSchemas[kind].safeParse(value)
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', message: issue.message, path: issue.path })
-    return z.NEVER
-  }
-  return parsed.data
-})
-
-export const scenarioSchema = z.strictObject({
-  nodes: z.number().int().min(1).max(500).optional(),
-  zones: z.number().int().min(1).max(26).optional(),
-  steps: z.array(stepSchema).min(1),
-})
-
-export type Scenario = z.infer<typeof scenarioSchema>
-
-/** Parses scenario YAML; errors name the field and, where YAML knows it, the line. */
-export function parseScenario (text: string, fileName: string): Scenario {
-  return parseYamlDocument(scenarioSchema, text, fileName)
-}
+export { parseScenario, type Scenario, type Step } from './scenario-file.ts'
 
 export interface StepReport {
   readonly index: number
   readonly step: string
+  /** In the engine's time: wall for libp2p, virtual for the virtual engine. */
   readonly durationMs: number
   /** For `expect`: how long convergence took (null if not asked for). */
   readonly convergedMs: number | null
@@ -155,23 +37,34 @@ export interface StepReport {
 }
 
 export interface ScenarioReport {
+  readonly engine: EngineName
   readonly seed: number
   readonly nodes: number
   readonly steps: StepReport[]
   readonly verdict: 'pass' | 'fail'
   readonly failure?: string
+  /** Wall time of the whole run, forming included. */
+  readonly wallMs: number
+  /** The engine's time the run took (equal to wall time, roughly, on libp2p). */
+  readonly simulatedMs: number
+  /** Virtual engine: events (timers and messages) run, and a hash of every origination (same seed, same hash). */
+  readonly events?: number
+  readonly traceHash?: string
 }
 
 export interface RunOptions {
   readonly nodes: number
   readonly seed: number
+  readonly engine?: EngineName
   readonly transport?: 'memory' | 'tcp'
+  /** Each node's labels (the fleet's shape); by default zone=a, b, c… in turn over the scenario's zones. */
+  readonly labels?: ReadonlyArray<Readonly<Record<string, string>>>
   readonly onStep?: (report: StepReport) => void
 }
 
 /** The first live node (by index) running a replica of `service`. */
-function firstRunning (fleet: Fleet, service: string): number | undefined {
-  return [...fleet.live].sort((a, b) => a - b).find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${service}@`)))
+function firstRunning (fleet: SimFleet, service: string): number | undefined {
+  return fleet.live().find((i) => fleet.workloads(i).some((w) => w.resourceId.startsWith(`${service}@`)))
 }
 
 /** Node indices a step names, so that a scenario written for more nodes fails before it starts. */
@@ -180,38 +73,79 @@ function namedNodes (step: Step): number[] {
   if ('restart' in step) return [step.restart]
   if ('drain' in step && typeof step.drain.node === 'number') return [step.drain.node]
   if ('stall' in step && typeof step.stall.node === 'number') return [step.stall.node]
+  if ('clockSkew' in step && typeof step.clockSkew.node === 'number') return [step.clockSkew.node]
   if ('partition' in step && 'groups' in step.partition) return step.partition.groups.flat()
+  if ('flap' in step) return step.flap.groups?.flat() ?? []
   if (('apply' in step || 'delete' in step) && step.at !== undefined) return [step.at]
   return []
 }
 
-export async function runScenario (scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
+/** Checks what can be checked before a node starts: node indices in range, the engine able to run it. */
+function checkRunnable (scenario: Scenario, options: RunOptions, engine: EngineName): void {
   for (const [index, step] of scenario.steps.entries()) {
     const beyond = namedNodes(step).find((node) => node >= options.nodes)
     if (beyond !== undefined) throw new InputError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)
   }
-  const zones = scenario.zones ?? 3
-  const stallable = scenario.steps.some((step) => 'stall' in step)
-  const fleet = await startFleet(options.nodes, (i) => ({ zone: String.fromCharCode(97 + (i % zones)) }), options.transport ?? 'memory', { stallable })
+  if (options.labels !== undefined && options.labels.length !== options.nodes) throw new InputError(`${options.labels.length} nodes have labels, but the run has ${options.nodes}`)
+  if (engine !== 'libp2p') return
+  const why = virtualOnly(scenario)
+  if (why !== undefined) throw new InputError(`this scenario needs --engine virtual: ${why}`)
+  if (options.nodes > libp2pMaxNodes) throw new InputError(`the libp2p engine runs at most ${libp2pMaxNodes} nodes in one process (asked for ${options.nodes}); use --engine virtual`)
+}
+
+/** Zone labels a, b, c, … in turn, as scenario files count zones. */
+export function zoneLabels (nodes: number, zones: number): Array<Record<string, string>> {
+  return Array.from({ length: nodes }, (_, i) => ({ zone: String.fromCharCode(97 + (i % zones)) }))
+}
+
+async function startEngine (scenario: Scenario, options: RunOptions, engine: EngineName, labels: ReadonlyArray<Readonly<Record<string, string>>>): Promise<SimFleet> {
+  if (engine === 'libp2p') {
+    return await Libp2pSimFleet.start(labels, { transport: options.transport ?? 'memory', stallable: scenario.steps.some((step) => 'stall' in step) })
+  }
+  return await VirtualFleet.start({ nodes: options.nodes, seed: options.seed, labels: (i) => labels[i] ?? {}, ...virtualNetwork(scenario.network) })
+}
+
+/** The scenario's network options as the virtual network's model (its defaults where not given). */
+function virtualNetwork (network: NetworkOptions | undefined): Pick<Parameters<typeof VirtualFleet.start>[0], 'model'> {
+  if (network === undefined) return {}
+  return {
+    model: {
+      latencyFloorMs: network.latency?.floor ?? 0.5,
+      latencyTailMs: network.latency?.tail ?? 1,
+      loss: network.loss ?? 0,
+      ...(network.betweenZones === undefined ? {} : { betweenZones: { latencyFloorMs: network.betweenZones.floor, latencyTailMs: network.betweenZones.tail } }),
+      ...(network.processing === undefined ? {} : { processingMs: network.processing }),
+      ...(network.bandwidth === undefined ? {} : { uplinkBitsPerSecond: network.bandwidth }),
+    },
+  }
+}
+
+export async function runScenario (scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
+  const engine = options.engine ?? 'libp2p'
+  checkRunnable(scenario, options, engine)
+  const wallStart = performance.now()
+  const labels = options.labels ?? zoneLabels(options.nodes, scenario.zones ?? 3)
+  const fleet = await startEngine(scenario, options, engine, labels)
+  const simulatedStart = fleet.now()
   const random = seededRandom(options.seed)
   const services = new Map<string, ServiceSpec>()
   const steps: StepReport[] = []
   let failure: string | undefined
   try {
-    await waitFor('the mesh to form', () => components(fleet).length === 1, 60_000, 20)
+    if (await fleet.waitUntil(() => fleet.components().length === 1, 60_000, { pollMs: 20 }) === undefined) throw new Error('the mesh did not form within 60 s')
     // And come to rest: forming ends with a wave of originations (nodes reaching minNeighbours), and a
     // first step timed inside it measured the wave (50 nodes: an apply "converged" in 5.5 s, not 0.2 s).
-    await waitFor('the mesh to come to rest', originationsQuietFor(fleet, settleQuietMs), 120_000, 50)
+    if (await fleet.waitUntil(originationsQuietFor(fleet, settleQuietMs), 120_000, { pollMs: 50 }) === undefined) throw new Error('the mesh did not come to rest within 120 s')
     for (const [index, step] of scenario.steps.entries()) {
-      const before = traffic(fleet)
-      const start = performance.now()
+      const before = fleet.traffic()
+      const start = fleet.now()
       const agreement: Array<[number, number]> = [[0, agreementShare(fleet)]]
-      const sampler = setInterval(() => { agreement.push([performance.now() - start, agreementShare(fleet)]) }, 50)
-      const outcome = await runStep(fleet, step, services, random).finally(() => { clearInterval(sampler) })
-      agreement.push([performance.now() - start, agreementShare(fleet)])
-      const after = traffic(fleet)
+      const stopSampling = fleet.every(50, () => { agreement.push([fleet.now() - start, agreementShare(fleet)]) })
+      const outcome = await runStep(fleet, step, services, random).finally(stopSampling)
+      agreement.push([fleet.now() - start, agreementShare(fleet)])
+      const after = fleet.traffic()
       const report: StepReport = {
-        index, step: describeStep(step), durationMs: performance.now() - start, convergedMs: outcome.convergedMs, confirmedMs: outcome.confirmedMs ?? null, effectMs: outcome.effectMs ?? null,
+        index, step: describeStep(step), durationMs: fleet.now() - start, convergedMs: outcome.convergedMs, confirmedMs: outcome.confirmedMs ?? null, effectMs: outcome.effectMs ?? null,
         messages: after.messages - before.messages, bytes: after.bytes - before.bytes, ok: outcome.problem === undefined,
         ...(outcome.problem === undefined ? {} : { problem: outcome.problem }),
         ...(outcome.note === undefined ? {} : { note: outcome.note }),
@@ -220,14 +154,19 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
       steps.push(report)
       options.onStep?.(report)
       if (outcome.problem !== undefined) {
-        failure = `step ${index + 1} (${report.step}) failed: ${outcome.problem}; reproduce with --seed ${options.seed}`
+        failure = `step ${index + 1} (${report.step}) failed: ${outcome.problem}; reproduce with --seed ${options.seed}${engine === 'virtual' ? ' --engine virtual' : ''}`
         break
       }
     }
   } finally {
-    await stopFleet(fleet)
+    await fleet.stop()
   }
-  return { seed: options.seed, nodes: options.nodes, steps, verdict: failure === undefined ? 'pass' : 'fail', ...(failure === undefined ? {} : { failure }) }
+  const traceHash = fleet.traceHash()
+  return {
+    engine, seed: options.seed, nodes: options.nodes, steps, verdict: failure === undefined ? 'pass' : 'fail', ...(failure === undefined ? {} : { failure }),
+    wallMs: performance.now() - wallStart, simulatedMs: fleet.now() - simulatedStart,
+    ...(engine === 'virtual' ? { events: fleet.events() } : {}), ...(traceHash === undefined ? {} : { traceHash }),
+  }
 }
 
 /** A formed mesh is at rest once no node has originated a record for this long. */
@@ -244,121 +183,142 @@ export interface StepOutcome {
   readonly note?: string
 }
 
-async function runStep (fleet: Fleet, step: Step, services: Map<string, ServiceSpec>, random: () => number): Promise<StepOutcome> {
+async function runStep (fleet: SimFleet, step: Step, services: Map<string, ServiceSpec>, random: () => number): Promise<StepOutcome> {
   // A topology step ends when every node sees its effect; otherwise an `expect` right after it would
   // judge the old topology, which is still converged.
-  const seen = async (what: string, condition: () => boolean): Promise<{ convergedMs: null, effectMs?: number, problem?: string }> => {
-    try {
-      return { convergedMs: null, effectMs: await waitFor(what, condition, effectTimeoutMs, 10) }
-    } catch {
-      return { convergedMs: null, problem: `${what}: not seen by every node within ${effectTimeoutMs / 1000} s` }
-    }
+  const seen = async (what: string, condition: () => boolean): Promise<StepOutcome> => {
+    const effectMs = await fleet.waitUntil(condition, effectTimeoutMs, { pollMs: 10 })
+    return effectMs === undefined ? { convergedMs: null, problem: `${what}: not seen by every node within ${effectTimeoutMs / 1000} s` } : { convergedMs: null, effectMs }
   }
-  const operator = fleet.mesh.operator
   /** The node that publishes: the one named by `at`, or the first live one. */
-  const publisher = (at: number | undefined): number => (at !== undefined && fleet.live.has(at) ? at : [...fleet.live][0] as number)
+  const publisher = (at: number | undefined): number => (at !== undefined && fleet.isLive(at) ? at : fleet.live()[0] as number)
+  const pick = (): number => { const live = fleet.live(); return live[Math.floor(random() * live.length)] as number }
   if ('apply' in step) {
-    for (const given of Array.isArray(step.apply) ? step.apply : [step.apply]) {
+    for (const given of step.apply) {
       // As `shoal apply` does: a Service remembers the workload it replaces (what autoRevert goes back to).
       const before = given.kind === 'Service' ? services.get(given.name) : undefined
       const previous = before === undefined || given.kind !== 'Service' ? undefined
         : workloadHash(before.workload) === workloadHash(given.workload) ? before.previousWorkload : before.workload
       const spec = given.kind === 'Service' && previous !== undefined ? { ...given, previousWorkload: previous } : given
       if (spec.kind === 'Service') services.set(spec.name, spec)
-      await fleet.mesh.nodes[publisher(step.at)]!.publish((await operator.sign(spec)).envelope)
+      await fleet.publish(spec, publisher(step.at))
     }
   } else if ('delete' in step) {
-    const [kind, name] = step.delete.split('/') as ['Service' | 'Node' | 'Admission', string]
+    const [kind, name] = step.delete.split('/') as [PolicyKind, string]
     if (kind === 'Service') services.delete(name)
-    await fleet.mesh.nodes[publisher(step.at)]!.publish((await operator.signDeletion(kind, name)).envelope)
+    await fleet.publishDeletion(kind, name, publisher(step.at))
   } else if ('kill' in step) {
-    const live = [...fleet.live]
-    const index = typeof step.kill === 'number' ? step.kill : live[Math.floor(random() * live.length)] as number
-    if (!fleet.live.has(index)) return { convergedMs: null, problem: `node ${index} is not running` }
-    const peerId = fleet.mesh.nodes[index]!.peerId
-    await crashNode(fleet, index)
-    return await seen(`node ${index} gone`, () => liveNodes(fleet).every((node) => !node.component().has(peerId)))
+    const index = typeof step.kill === 'number' ? step.kill : pick()
+    if (!fleet.isLive(index)) return { convergedMs: null, problem: `node ${index} is not running` }
+    return await crashAndSee(fleet, [index], seen)
   } else if ('restart' in step) {
-    if (fleet.live.has(step.restart) || step.restart >= fleet.mesh.nodes.length) return { convergedMs: null, problem: `node ${step.restart} is not a crashed node` }
-    await restartNode(fleet, step.restart)
-    return await seen(`node ${step.restart} back`, () => components(fleet).length === 1)
+    if (fleet.isLive(step.restart)) return { convergedMs: null, problem: `node ${step.restart} is not a crashed node` }
+    await fleet.restart(step.restart)
+    return await seen(`node ${step.restart} back`, () => fleet.components().length === 1)
   } else if ('churn' in step) {
     // `count` times: crash a random node, wait, start it again, wait.
     for (let round = 0; round < step.churn.count; round++) {
-      const live = [...fleet.live]
-      if (live.length < 2) break
-      const index = live[Math.floor(random() * live.length)] as number
-      await crashNode(fleet, index)
-      await new Promise((resolve) => setTimeout(resolve, step.churn.every))
-      await restartNode(fleet, index)
-      await new Promise((resolve) => setTimeout(resolve, step.churn.every))
+      if (fleet.live().length < 2) break
+      const index = pick()
+      await fleet.crash(index)
+      await fleet.sleep(step.churn.every)
+      await fleet.restart(index)
+      await fleet.sleep(step.churn.every)
     }
   } else if ('partition' in step) {
-    const live = [...fleet.live]
+    const live = fleet.live()
     const indexGroups = 'halves' in step.partition
-      ? [live.slice(0, Math.ceil(live.length / 2)), live.slice(Math.ceil(live.length / 2))]
+      ? halves(live)
       : 'holding' in step.partition ? groupAround(fleet, step.partition.holding, step.partition.size) : step.partition.groups
     if (indexGroups.length === 0) return { convergedMs: null, problem: `no live node runs ${JSON.stringify(step.partition)}` }
-    const groups = indexGroups.map((group) => group.filter((i) => fleet.live.has(i)).map((i) => fleet.mesh.nodes[i]!))
-    if ('oneWay' in step.partition && step.partition.oneWay === true) await cut(groups[0] ?? [], groups.slice(1).flat(), { oneWay: true })
-    else await partition(groups)
-    const wanted = groups.filter((group) => group.length > 0).length
-    return await seen('the split', () => components(fleet).length >= wanted)
+    return await splitAndSee(fleet, indexGroups, 'oneWay' in step.partition && step.partition.oneWay === true, seen)
   } else if ('heal' in step) {
-    heal(liveNodes(fleet))
-    return await seen('the heal (one component)', () => components(fleet).length === 1)
+    await fleet.heal()
+    return await seen('the heal (one component)', () => fleet.components().length === 1)
+  } else if ('outage' in step) {
+    const zone = fleet.live().filter((i) => fleet.labels(i).zone === step.outage.zone)
+    if (zone.length === 0) return { convergedMs: null, problem: `no live node in zone ${step.outage.zone}` }
+    if (step.outage.power === true) return await crashAndSee(fleet, zone, seen)
+    return await splitAndSee(fleet, [zone, fleet.live().filter((i) => !zone.includes(i))], false, seen)
+  } else if ('flap' in step) {
+    const groups = step.flap.groups ?? halves(fleet.live())
+    for (let round = 0; round < step.flap.count; round++) {
+      await fleet.partition(groups.map((group) => group.filter((i) => fleet.isLive(i))))
+      await fleet.sleep(step.flap.every)
+      await fleet.heal()
+      await fleet.sleep(step.flap.every)
+    }
+    return await seen('the last heal (one component)', () => fleet.components().length === 1)
+  } else if ('clockSkew' in step) {
+    const index = step.clockSkew.node === 'random' ? pick() : step.clockSkew.node
+    if (!fleet.isLive(index) || fleet.skewClock === undefined) return { convergedMs: null, problem: `node ${index} is not running` }
+    fleet.skewClock(index, step.clockSkew.by)
   } else if ('stall' in step) {
     return await stallStep(fleet, step.stall, random)
   } else if ('drain' in step) {
     const named = step.drain.node
     const index = typeof named === 'number' ? named : firstRunning(fleet, named.runs)
-    if (index === undefined || !fleet.live.has(index)) return { convergedMs: null, problem: `no running node ${JSON.stringify(named)}` }
-    const spec: PolicySpec = { kind: 'Node', name: fleet.mesh.nodes[index]!.peerId, drain: true }
-    await fleet.mesh.nodes[publisher(undefined)]!.publish((await operator.sign(spec)).envelope)
+    if (index === undefined || !fleet.isLive(index)) return { convergedMs: null, problem: `no running node ${JSON.stringify(named)}` }
+    await fleet.publish({ kind: 'Node', name: fleet.peerId(index), drain: true }, publisher(undefined))
     return await drainStep(fleet, index, step.drain, services)
   } else if ('singleton' in step) {
     return await singletonStep(fleet, step.singleton)
   } else if ('rollout' in step) {
     return await rolloutStep(fleet, step.rollout, services)
   } else if ('sleep' in step) {
-    await new Promise((resolve) => setTimeout(resolve, step.sleep))
+    await fleet.sleep(step.sleep)
   } else {
     return await checkExpectations(fleet, step.expect, services)
   }
   return { convergedMs: null }
 }
 
+type Seen = (what: string, condition: () => boolean) => Promise<StepOutcome>
+
+/** The live nodes in two halves by index. */
+function halves (live: readonly number[]): number[][] {
+  return [live.slice(0, Math.ceil(live.length / 2)), live.slice(Math.ceil(live.length / 2))]
+}
+
+/** Crashes the nodes; the step ends when no live node counts any of them in its component. */
+async function crashAndSee (fleet: SimFleet, indices: readonly number[], seen: Seen): Promise<StepOutcome> {
+  const peerIds = indices.map((i) => fleet.peerId(i))
+  for (const index of indices) await fleet.crash(index)
+  const what = indices.length === 1 ? `node ${indices[0]} gone` : `${indices.length} nodes gone`
+  return await seen(what, () => fleet.live().every((i) => peerIds.every((peerId) => !fleet.componentOf(i).has(peerId))))
+}
+
+/** Splits the live nodes of `groups`; the step ends when the fleet computes as many components. */
+async function splitAndSee (fleet: SimFleet, indexGroups: ReadonlyArray<readonly number[]>, oneWay: boolean, seen: Seen): Promise<StepOutcome> {
+  const groups = indexGroups.map((group) => group.filter((i) => fleet.isLive(i)))
+  await fleet.partition(groups, { oneWay })
+  const wanted = groups.filter((group) => group.length > 0).length
+  return await seen('the split', () => fleet.components().length >= wanted)
+}
+
 /**
  * Stalls a node, then watches for the stall and a second after it: how many nodes dropped it from
  * their component at worst, and whether any workload started or stopped anywhere.
  */
-async function stallStep (fleet: Fleet, stall: Extract<Step, { stall: unknown }>['stall'], random: () => number): Promise<StepOutcome> {
-  const live = [...fleet.live]
+async function stallStep (fleet: SimFleet, stall: Extract<Step, { stall: unknown }>['stall'], random: () => number): Promise<StepOutcome> {
+  const live = fleet.live()
   const index = stall.node === 'random' ? live[Math.floor(random() * live.length)] as number : typeof stall.node === 'number' ? stall.node : firstRunning(fleet, stall.node.runs)
   if (index === undefined) return { convergedMs: null, problem: `no running node ${JSON.stringify(stall.node)}` }
-  if (!fleet.live.has(index)) return { convergedMs: null, problem: `node ${index} is not running` }
-  const node = fleet.mesh.nodes[index] as MeshNode
-  const placement = (): string => runningResources(fleet, [...fleet.live]).sort().join(',')
+  if (!fleet.isLive(index)) return { convergedMs: null, problem: `node ${index} is not running` }
+  const peerId = fleet.peerId(index)
+  const placement = (): string => runningResources(fleet).join(',')
   const placed = placement()
   let droppedBy = 0
   let moved = false
-  stallNode(node, stall.for)
-  const until = performance.now() + stall.for + 1_000
-  while (performance.now() < until) {
-    droppedBy = Math.max(droppedBy, liveNodes(fleet).filter((other) => other !== node && !other.component().has(node.peerId)).length)
+  fleet.stall(index, stall.for)
+  const until = fleet.now() + stall.for + 1_000
+  while (fleet.now() < until) {
+    droppedBy = Math.max(droppedBy, fleet.live().filter((other) => other !== index && !fleet.componentOf(other).has(peerId)).length)
     moved ||= placement() !== placed
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await fleet.sleep(10)
   }
   const note = droppedBy === 0 && !moved ? 'nobody dropped the node; nothing moved' : `dropped by ${droppedBy} node(s); work ${moved ? 'moved' : 'did not move'}`
   return { convergedMs: null, note, ...(stall.movesNothing === true && (droppedBy > 0 || moved) ? { problem: note } : {}) }
-}
-
-/** Share of live nodes whose record publishes the most common view hash. */
-function agreementShare (fleet: Fleet): number {
-  const counts = new Map<string, number>()
-  const live = liveNodes(fleet)
-  for (const node of live) counts.set(node.localState.viewHash, (counts.get(node.localState.viewHash) ?? 0) + 1)
-  return live.length === 0 ? 0 : Math.max(...counts.values()) / live.length
 }
 
 /**
@@ -366,26 +326,21 @@ function agreementShare (fleet: Fleet): number {
  * time given, and then confirmed within the same time (every node's database says so): the next step
  * starts from a fleet at rest, not one whose status records are still flooding.
  */
-async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
+async function checkExpectations (fleet: SimFleet, expectation: Extract<Step, { expect: unknown }>['expect'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
   let convergedMs: number | null = null
   let confirmedMs: number | null = null
   if (expectation.converged !== undefined) {
-    const start = performance.now()
-    try {
-      convergedMs = await waitForFleet(fleet, 'convergence', () => converged(fleet), expectation.converged)
-    } catch {
-      return { convergedMs: null, problem: `not converged within ${expectation.converged} ms` }
-    }
-    try {
-      const afterMs = performance.now() - start
-      confirmedMs = afterMs + await waitForFleet(fleet, 'confirmation', () => converged(fleet) && confirmed(fleet), expectation.converged, { records: true })
-    } catch {
-      return { convergedMs, problem: `converged in ${convergedMs.toFixed(0)} ms, but not every node's database said so within ${expectation.converged} ms` }
-    }
+    const start = fleet.now()
+    convergedMs = await fleet.waitUntil(() => fleet.converged(), expectation.converged) ?? null
+    if (convergedMs === null) return { convergedMs: null, problem: `not converged within ${expectation.converged} ms` }
+    const afterMs = fleet.now() - start
+    const confirmingMs = await fleet.waitUntil(() => fleet.converged() && fleet.confirmed(), expectation.converged, { records: true })
+    if (confirmingMs === undefined) return { convergedMs, problem: `converged in ${convergedMs.toFixed(0)} ms, but not every node's database said so within ${expectation.converged} ms` }
+    confirmedMs = afterMs + confirmingMs
   }
   const outcome = { convergedMs, confirmedMs }
   for (const [name, wanted] of Object.entries(expectation.replicas ?? {})) {
-    for (const group of components(fleet)) {
+    for (const group of fleet.components()) {
       const count = runningResources(fleet, group).filter((id) => id.startsWith(`${name}@`)).length
       if (count !== wanted) return { ...outcome, problem: `${name}: ${count} running in a component of ${group.length}, expected ${wanted}` }
     }
@@ -397,11 +352,21 @@ async function checkExpectations (fleet: Fleet, expectation: Extract<Step, { exp
   return outcome
 }
 
+/** Services running more replicas than they ask for within one component: what must never stay. */
+function excessReplicas (fleet: SimFleet, services: readonly ServiceSpec[]): string[] {
+  const problems: string[] = []
+  for (const group of fleet.components()) {
+    const running = runningResources(fleet, group)
+    for (const service of services) {
+      if (service.replicas === 'all') continue
+      const count = running.filter((id) => id.startsWith(`${service.name}@`)).length
+      if (count > service.replicas) problems.push(`${service.name}: ${count} running, ${service.replicas} wanted, in a component of ${group.length}`)
+    }
+  }
+  return problems
+}
+
 function describeStep (step: Step): string {
   const [kind, value] = Object.entries(step)[0] as [string, unknown]
   return `${kind} ${JSON.stringify(value)}`.slice(0, 80)
-}
-
-function traffic (fleet: Fleet): { messages: number, bytes: number } {
-  return fleet.mesh.nodes.reduce((sum, node) => ({ messages: sum.messages + node.counters.gossipMessages, bytes: sum.bytes + node.counters.gossipBytes }), { messages: 0, bytes: 0 })
 }

@@ -4,37 +4,36 @@
 // node empties while every service keeps running what it wants), `singleton` (never two at once, one
 // in the largest component at the end). `groupAround` builds a partition around a service's holder.
 
-import { performance } from 'node:perf_hooks'
 import { maxSurgeOf, maxUnavailableOf, workloadHash, type ServiceSpec, type WorkloadSpec } from '../src/core/index.ts'
-import { components, type Fleet } from '../src/testing/index.ts'
+import type { SimFleet } from './fleet.ts'
 import type { Step, StepOutcome } from './scenario.ts'
 
 /** Live node indices: the one running `service` and the lowest others, `size` in all; then the rest. */
-export function groupAround (fleet: Fleet, service: string, size: number): number[][] {
-  const live = [...fleet.live]
-  const holder = live.find((i) => fleet.actuators[i]?.workloadsNow().some((w) => w.resourceId.startsWith(`${service}@`)))
+export function groupAround (fleet: SimFleet, service: string, size: number): number[][] {
+  const live = fleet.live()
+  const holder = live.find((i) => fleet.workloads(i).some((w) => w.resourceId.startsWith(`${service}@`)))
   if (holder === undefined) return []
   const group = [holder, ...live.filter((i) => i !== holder).slice(0, size - 1)]
   return [group, live.filter((i) => !group.includes(i))]
 }
 
-export async function singletonStep (fleet: Fleet, singleton: Extract<Step, { singleton: unknown }>['singleton']): Promise<StepOutcome> {
-  const start = performance.now()
+export async function singletonStep (fleet: SimFleet, singleton: Extract<Step, { singleton: unknown }>['singleton']): Promise<StepOutcome> {
+  const start = fleet.now()
   let most = 0
   let emptyMs = 0
   let holders: Array<{ node: number, epoch?: number }> = []
   let sampledAt = start
-  while (performance.now() - start < singleton.for) {
-    holders = [...fleet.live].flatMap((i) => (fleet.actuators[i]?.workloadsNow() ?? [])
+  while (fleet.now() - start < singleton.for) {
+    holders = fleet.live().flatMap((i) => fleet.workloads(i)
       .filter((w) => w.resourceId.startsWith(`${singleton.service}@`))
       .map((w) => ({ node: i, ...(w.epoch === undefined ? {} : { epoch: w.epoch }) })))
     most = Math.max(most, holders.length)
-    const now = performance.now()
+    const now = fleet.now()
     if (holders.length === 0) emptyMs += now - sampledAt
     sampledAt = now
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await fleet.sleep(50)
   }
-  const largest = components(fleet).sort((a, b) => b.length - a.length)[0] ?? []
+  const largest = fleet.components().sort((a, b) => b.length - a.length)[0] ?? []
   const holder = holders[0]
   const note = `at most ${most} at once; none for ~${Math.round(emptyMs)} ms; now ${holder === undefined ? 'nowhere' : `on node ${holder.node} (epoch ${holder.epoch ?? '-'})`}`
   const problem = most > 1
@@ -44,16 +43,16 @@ export async function singletonStep (fleet: Fleet, singleton: Extract<Step, { si
 }
 
 /** The replicas of `service` that the live nodes' actuators run now, whatever the records say. */
-function replicasNow (fleet: Fleet, service: string): Array<{ resourceId: string, specHash: string, phase: string }> {
-  return [...fleet.live].flatMap((i) => fleet.actuators[i]?.workloadsNow() ?? []).filter((w) => w.resourceId.startsWith(`${service}@`))
+function replicasNow (fleet: SimFleet, service: string): Array<{ resourceId: string, specHash: string, phase: string }> {
+  return fleet.live().flatMap((i) => fleet.workloads(i)).filter((w) => w.resourceId.startsWith(`${service}@`))
 }
 
 /** Samples every 50 ms until the drained node runs nothing and each service runs what it wants. */
-export async function drainStep (fleet: Fleet, node: number, drain: Extract<Step, { drain: unknown }>['drain'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
-  const start = performance.now()
+export async function drainStep (fleet: SimFleet, node: number, drain: Extract<Step, { drain: unknown }>['drain'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
+  const start = fleet.now()
   const fewest = new Map<string, number>()
   const settled = (): boolean => {
-    let done = (fleet.actuators[node]?.workloadsNow().length ?? 0) === 0
+    let done = fleet.workloads(node).length === 0
     for (const [name, service] of services) {
       const running = replicasNow(fleet, name).filter((w) => w.phase === 'running').length
       fewest.set(name, Math.min(fewest.get(name) ?? Infinity, running))
@@ -62,9 +61,9 @@ export async function drainStep (fleet: Fleet, node: number, drain: Extract<Step
     return done
   }
   let finishedMs: number | null = null
-  while (finishedMs === null && performance.now() - start < drain.within) {
-    if (settled()) finishedMs = performance.now() - start
-    else await new Promise((resolve) => setTimeout(resolve, 50))
+  while (finishedMs === null && fleet.now() - start < drain.within) {
+    if (settled()) finishedMs = fleet.now() - start
+    else await fleet.sleep(50)
   }
   const note = `fewest running: ${[...fewest].map(([name, count]) => `${name} ${count}`).join(', ')}${finishedMs === null ? '' : `; drained in ${Math.round(finishedMs)} ms`}`
   const short = Object.entries(drain.minAvailable ?? {}).find(([name, minimum]) => (fewest.get(name) ?? 0) < minimum)
@@ -76,7 +75,7 @@ export async function drainStep (fleet: Fleet, node: number, drain: Extract<Step
  * Watches a rollout from outside: every 50 ms, how many of the service's replicas run (any spec) and
  * how many run the newest spec, until all of them do (or, with `finishes: false`, for all of `within`).
  */
-export async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollout: unknown }>['rollout'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
+export async function rolloutStep (fleet: SimFleet, rollout: Extract<Step, { rollout: unknown }>['rollout'], services: Map<string, ServiceSpec>): Promise<StepOutcome> {
   const service = services.get(rollout.service)
   if (service === undefined) return { convergedMs: null, problem: `no service ${rollout.service} was applied` }
   if (rollout.reverts === true && service.previousWorkload === undefined) return { convergedMs: null, problem: `${rollout.service} has no previous workload to revert to` }
@@ -84,12 +83,12 @@ export async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollou
   const failingHash = workloadHash(service.workload)
   let triedFailing = rollout.reverts !== true
   const wanted = service.replicas === 'all' ? null : service.replicas
-  const start = performance.now()
+  const start = fleet.now()
   let minAvailable = Infinity
   let onNew = 0
   let total = 0
   let finishedMs: number | null = null
-  while (performance.now() - start < rollout.within) {
+  while (fleet.now() - start < rollout.within) {
     const replicas = replicasNow(fleet, rollout.service)
     // A revert counts once the failing spec was tried somewhere: before that, all on the old spec is the start.
     triedFailing ||= replicas.some((w) => w.specHash === failingHash)
@@ -98,10 +97,10 @@ export async function rolloutStep (fleet: Fleet, rollout: Extract<Step, { rollou
     onNew = available.filter((w) => w.specHash === newHash).length
     total = replicas.length
     if (onNew === available.length && onNew === total && (wanted === null || total === wanted) && finishedMs === null && triedFailing) {
-      finishedMs = performance.now() - start
+      finishedMs = fleet.now() - start
       if (rollout.finishes !== false) break
     }
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await fleet.sleep(50)
   }
   const moved = replicasNow(fleet, rollout.service).filter((w) => w.specHash === newHash).length
   const budget = Math.max(1, maxUnavailableOf(service, wanted ?? total) + maxSurgeOf(service, wanted ?? total))

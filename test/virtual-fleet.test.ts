@@ -15,17 +15,17 @@ async function scenario (seed: number): Promise<{ steps: Array<number | undefine
   try {
     const steps: Array<number | undefined> = []
     steps.push(await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 60_000, 50))
-    fleet.apply(web)
-    fleet.apply(db)
+    await fleet.publish(web)
+    await fleet.publish(db)
     steps.push(await fleet.runUntil(() => fleet.converged() && fleet.running('web') === 3 && fleet.running('db') === 1, 30_000))
     const host = fleet.nodes.findIndex((node) => node.localState.resources.some((resource) => resource.id.startsWith('web@')))
-    await fleet.crash([host])
+    await fleet.crash(host)
     steps.push(await fleet.runUntil(() => fleet.converged() && fleet.running('web') === 3, 30_000))
     const live = fleet.nodes.map((_, i) => i).filter((i) => i !== host)
-    fleet.partition([live.slice(0, 15), live.slice(15)])
+    await fleet.partition([live.slice(0, 15), live.slice(15)])
     steps.push(await fleet.runUntil(() => fleet.componentCount() === 2 && fleet.converged(), 30_000))
     const webDuringSplit = fleet.running('web')
-    fleet.heal()
+    await fleet.heal()
     steps.push(await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 60_000))
     return { steps, trace: fleet.traceHash(), webDuringSplit, webAfter: fleet.running('web') }
   } finally {

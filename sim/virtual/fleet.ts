@@ -1,18 +1,20 @@
 // A fleet on the virtual network (issue 25): N VirtualNodes, each with its reconciler and memory
-// actuator, all on one VirtualClock, driven from a seed. Faults are the simulator's: crashes, two-way
-// and one-way partitions, heals, and per-node clock offsets.
+// actuator, all on one VirtualClock, driven from a seed; the virtual engine behind `shoal sim --engine
+// virtual` (sim/fleet.ts's SimFleet). Faults are the simulator's: crashes and restarts, two-way and
+// one-way partitions, heals, stalls, and per-node clock offsets that may jump during a run.
 //
 // Determinism: the overlay, each node's timer phases and every message's latency come from seeded
 // generators (one per subsystem), timers fire in (time, sequence) order, and nothing reads the wall
 // clock or Math.random, so the same options give the same run, origination for origination
-// (`traceHash`). The libp2p engine (sim/scenario.ts over src/testing/fleet.ts) stays the realistic check.
+// (`traceHash`). The libp2p engine (sim/libp2p-fleet.ts) stays the realistic check.
 
 import { MemoryActuator } from '../../src/actuators/memory.ts'
-import { skewed, type Clock } from '../../src/clock.ts'
-import { computeView, Hasher64, judgeWorkloads, type NodeRecord, type PolicySpec, type TargetView } from '../../src/core/index.ts'
-import { Reconciler } from '../../src/daemon/reconciler.ts'
+import type { Clock, Timer } from '../../src/clock.ts'
+import { computeView, Hasher64, judgeConvergence, judgeWorkloads, type Labels, type NodeRecord, type PolicyKind, type PolicySpec, type ResourceStatus, type ShoalRecord, type TargetView } from '../../src/core/index.ts'
+import { defaultJoinTimeoutMs, Reconciler } from '../../src/daemon/reconciler.ts'
 import { fastNetConfig, type NetConfig } from '../../src/net/config.ts'
 import { seededRandom } from '../../src/testing/random.ts'
+import type { RunningWorkload, SimFleet } from '../fleet.ts'
 import { VirtualClock } from '../virtual-clock.ts'
 import { defaultNetworkModel, VirtualNetwork, type NetworkModel } from './network.ts'
 import { VirtualNode, type VirtualSurroundings } from './node.ts'
@@ -22,17 +24,19 @@ export interface VirtualFleetOptions {
   readonly seed: number
   /** Random overlay links each node starts (besides a ring that keeps the overlay connected). */
   readonly degree?: number
-  /** Nodes are labelled zone=zone-(i mod zones). */
+  /** Each node's labels; by default zone=zone-(i mod zones). */
+  readonly labels?: (index: number) => Labels
   readonly zones?: number
   readonly model?: NetworkModel
   readonly net?: Partial<NetConfig>
-  /** Per node, how far its wall clock is off (ms). */
+  /** Per node, how far its wall clock is off (ms) from the start. */
   readonly clockOffsetMs?: (index: number) => number
 }
 
 const operator = 'operator'
 
-export class VirtualFleet implements VirtualSurroundings {
+export class VirtualFleet implements VirtualSurroundings, SimFleet {
+  readonly engine = 'virtual'
   /** Reconciler runs under way: the clock lets them finish before it fires the next timer. */
   private runsUnderWay = 0
   readonly clock = new VirtualClock(undefined, () => this.runsUnderWay > 0)
@@ -41,14 +45,18 @@ export class VirtualFleet implements VirtualSurroundings {
   readonly config: NetConfig
   readonly nodes: VirtualNode[] = []
   readonly reconcilers: Reconciler[] = []
+  readonly actuators: MemoryActuator[] = []
+  private readonly clocks: Clock[] = []
+  private readonly offsetsMs: number[] = []
+  private readonly nodeLabels: Labels[] = []
   private readonly byId = new Map<string, VirtualNode>()
   private readonly trace = new Hasher64()
   private policyCounter = 0
-  originations = 0
+  originated = 0
 
   private constructor (readonly options: VirtualFleetOptions) {
-    this.network = new VirtualNetwork(this.clock, options.seed, options.model ?? defaultNetworkModel)
     this.config = { ...fastNetConfig, ...options.net }
+    this.network = new VirtualNetwork(this.clock, options.seed, options.model ?? defaultNetworkModel, (id) => this.byId.get(id)?.localState.labels.zone)
   }
 
   static async start (options: VirtualFleetOptions): Promise<VirtualFleet> {
@@ -57,9 +65,12 @@ export class VirtualFleet implements VirtualSurroundings {
     return fleet
   }
 
+  get size (): number {
+    return this.nodes.length
+  }
+
   private async build (): Promise<void> {
     const { nodes: count, seed } = this.options
-    const config = this.config
     const topology = seededRandom(seed ^ 0x746f70)
     const ids = Array.from({ length: count }, (_, i) => `node-${String(i).padStart(5, '0')}`)
     const links = ids.map(() => new Set<number>())
@@ -74,21 +85,35 @@ export class VirtualFleet implements VirtualSurroundings {
     }
     const zones = this.options.zones ?? 3
     for (const [i, id] of ids.entries()) {
-      const offsetMs = this.options.clockOffsetMs?.(i) ?? 0
-      const clock: Clock = offsetMs === 0 ? this.clock : skewed(this.clock, offsetMs)
-      const node = new VirtualNode(id, [...(links[i] as Set<number>)].sort((a, b) => a - b).map((j) => ids[j] as string), clock, config, this, {
-        labels: { zone: `zone-${i % zones}` }, slots: 10, generation: 1, operators: new Set([operator]),
+      this.offsetsMs.push(this.options.clockOffsetMs?.(i) ?? 0)
+      // Each node's clock: the fleet's, its wall time shifted by the node's offset (which may change).
+      this.clocks.push({
+        wallNow: () => this.clock.wallNow() + (this.offsetsMs[i] as number),
+        monotonicNow: () => this.clock.monotonicNow(),
+        setTimer: (fn, ms) => this.clock.setTimer(fn, ms),
       })
-      this.nodes.push(node)
-      this.byId.set(id, node)
-      const actuator = new MemoryActuator({ clock })
-      this.reconcilers.push(new Reconciler({
-        mesh: node, actuators: [actuator], admission: 'open', clock, onRunning: (running) => { this.runsUnderWay += running ? 1 : -1 },
-      }))
+      this.nodeLabels.push(this.options.labels?.(i) ?? { zone: `zone-${i % zones}` })
+      this.makeNode(i, id, [...(links[i] as Set<number>)].sort((a, b) => a - b).map((j) => ids[j] as string), 1)
     }
     const phases = seededRandom(seed ^ 0x706861)
-    for (const node of this.nodes) node.start(phases() * config.redialIntervalMs)
+    for (const node of this.nodes) node.start(phases() * this.config.redialIntervalMs)
     await Promise.all(this.reconcilers.map(async (reconciler) => { await reconciler.start() }))
+  }
+
+  /** Node `index`'s next life: a VirtualNode with its reconciler and a fresh memory actuator. */
+  private makeNode (index: number, id: string, neighbours: readonly string[], generation: number): VirtualNode {
+    const clock = this.clocks[index] as Clock
+    const node = new VirtualNode(id, neighbours, clock, this.config, this, {
+      labels: this.nodeLabels[index] as Labels, slots: 10, generation, operators: new Set([operator]),
+    })
+    this.nodes[index] = node
+    this.byId.set(id, node)
+    const actuator = new MemoryActuator({ clock })
+    this.actuators[index] = actuator
+    this.reconcilers[index] = new Reconciler({
+      mesh: node, actuators: [actuator], admission: 'open', clock, onRunning: (running) => { this.runsUnderWay += running ? 1 : -1 },
+    })
+    return node
   }
 
   node (id: string): VirtualNode | undefined {
@@ -96,7 +121,7 @@ export class VirtualFleet implements VirtualSurroundings {
   }
 
   noteOrigination (record: NodeRecord): void {
-    this.originations++
+    this.originated++
     this.trace.update(`${this.clock.monotonicNow()} ${record.nodeId} ${record.version.seq} ${record.adjacencies.length} ${record.resources.map((r) => `${r.id}:${r.phase}:${r.specHash}`).join(',')}`)
   }
 
@@ -105,20 +130,99 @@ export class VirtualFleet implements VirtualSurroundings {
     return this.trace.digestHex()
   }
 
-  /** An operator's policy, handed to the first live node, which floods it. */
-  apply (spec: PolicySpec): void {
-    const first = this.nodes.find((node) => node.alive)
-    first?.publish({ kind: 'policy', policyKind: spec.kind, name: spec.name, version: { hlc: { wallMs: this.clock.wallNow(), counter: this.policyCounter++ }, signer: operator }, body: spec })
+  events (): number {
+    return this.clock.fired
   }
 
-  /** Kills nodes at once (their workloads with them); their neighbours see the links reset. */
-  async crash (indices: readonly number[]): Promise<void> {
-    for (const index of indices) {
-      const node = this.nodes[index]
-      if (node === undefined || !node.alive) continue
-      await this.reconcilers[index]?.stop()
-      node.crash()
+  live (): number[] {
+    const live: number[] = []
+    for (const [i, node] of this.nodes.entries()) if (node.alive) live.push(i)
+    return live
+  }
+
+  isLive (index: number): boolean {
+    return this.nodes[index]?.alive === true
+  }
+
+  peerId (index: number): string {
+    return (this.nodes[index] as VirtualNode).peerId
+  }
+
+  labels (index: number): Labels {
+    return this.nodeLabels[index] ?? {}
+  }
+
+  workloads (index: number): readonly RunningWorkload[] {
+    return this.actuators[index]?.workloadsNow() ?? []
+  }
+
+  resources (index: number): readonly ResourceStatus[] {
+    return (this.nodes[index] as VirtualNode).localState.resources
+  }
+
+  viewHash (index: number): string {
+    return (this.nodes[index] as VirtualNode).localState.viewHash
+  }
+
+  componentOf (index: number): ReadonlySet<string> {
+    return (this.nodes[index] as VirtualNode).component()
+  }
+
+  traffic (): { messages: number, bytes: number } {
+    return { messages: this.network.messages, bytes: this.network.bytes }
+  }
+
+  originations (): number {
+    return this.originated
+  }
+
+  /** An operator's policy, handed to node `at` (the first live one if it is not), which floods it. */
+  async publish (spec: PolicySpec, at?: number): Promise<void> {
+    this.publishRecord(spec.kind, spec.name, spec, at)
+  }
+
+  async publishDeletion (kind: PolicyKind, name: string, at?: number): Promise<void> {
+    this.publishRecord(kind, name, null, at)
+  }
+
+  private publishRecord (kind: PolicyKind, name: string, body: PolicySpec | null, at: number | undefined): void {
+    const node = at !== undefined && this.isLive(at) ? this.nodes[at] : this.nodes.find((candidate) => candidate.alive)
+    const record: ShoalRecord = { kind: 'policy', policyKind: kind, name, version: { hlc: { wallMs: this.clock.wallNow(), counter: this.policyCounter++ }, signer: operator }, body }
+    node?.publish(record)
+  }
+
+  /** Kills a node as a crash would (its workloads with it); its neighbours see the links reset. */
+  async crash (index: number): Promise<void> {
+    const node = this.nodes[index]
+    if (node === undefined || !node.alive) return
+    await this.reconcilers[index]?.stop()
+    this.actuators[index]?.crash()
+    node.crash()
+  }
+
+  /**
+   * Starts a crashed node again, as a daemon restart would: same identity, the next generation, the
+   * records it held restored; it acts once a sync has brought it the fleet's records (or after the
+   * daemon's join timeout, alone).
+   */
+  async restart (index: number): Promise<void> {
+    const old = this.nodes[index]
+    if (old === undefined || old.alive) throw new Error(`node ${index} is running`)
+    const node = this.makeNode(index, old.peerId, old.neighbours, old.generation + 1)
+    node.restore(old.db)
+    node.start(0)
+    const reconciler = this.reconcilers[index] as Reconciler
+    const deadline = this.clock.monotonicNow() + defaultJoinTimeoutMs
+    const startWhenJoined = (): void => {
+      if (!node.alive) return
+      if (node.component().size <= 1 && this.clock.monotonicNow() < deadline) {
+        this.clock.setTimer(startWhenJoined, 20)
+        return
+      }
+      this.runsUnderWay++
+      void reconciler.start().finally(() => { this.runsUnderWay-- })
     }
+    startWhenJoined()
   }
 
   /**
@@ -126,7 +230,7 @@ export class VirtualFleet implements VirtualSurroundings {
    * from the first group to the others), and each end of a link across the cut drops it once it has
    * heard nothing for the dead interval.
    */
-  partition (groups: ReadonlyArray<readonly number[]>, options: { oneWay?: boolean } = {}): void {
+  async partition (groups: ReadonlyArray<readonly number[]>, options: { oneWay?: boolean } = {}): Promise<void> {
     const groupOf = new Map<string, number>()
     groups.forEach((group, g) => { for (const index of group) groupOf.set(this.nodes[index]?.peerId ?? '', g) })
     for (const node of this.nodes) {
@@ -142,8 +246,17 @@ export class VirtualFleet implements VirtualSurroundings {
   }
 
   /** Lifts every cut: the next redial rounds bring the links back, digest sync repairs the rest. */
-  heal (): void {
+  async heal (): Promise<void> {
     this.network.healAll()
+  }
+
+  stall (index: number, ms: number): void {
+    this.nodes[index]?.stall(ms)
+  }
+
+  /** Node `index`'s wall clock jumps by `byMs` (its timers and monotonic time do not). */
+  skewClock (index: number, byMs: number): void {
+    this.offsetsMs[index] = (this.offsetsMs[index] ?? 0) + byMs
   }
 
   private dropWhenSilent (node: VirtualNode, peer: string): void {
@@ -160,6 +273,10 @@ export class VirtualFleet implements VirtualSurroundings {
     return this.groups().length
   }
 
+  components (): number[][] {
+    return this.groups().map((group) => group.map((node) => this.nodes.indexOf(node)))
+  }
+
   /** The live nodes in groups that each see the same component. */
   private groups (): VirtualNode[][] {
     const seen = new Set<string>()
@@ -174,23 +291,38 @@ export class VirtualFleet implements VirtualSurroundings {
     return groups
   }
 
+  private viewOf (node: VirtualNode): TargetView {
+    return computeView(node.db, node.peerId, { admission: 'open', nowMs: node.clock.wallNow() })
+  }
+
+  /** The view every node of a group computes, if they all compute the same one over exactly the group. */
+  private agreedView (group: readonly VirtualNode[]): TargetView | undefined {
+    let agreed: TargetView | undefined
+    for (const node of group) {
+      const view = this.viewOf(node)
+      if (view.component.length !== group.length) return undefined
+      if (agreed !== undefined && agreed.viewHash !== view.viewHash) return undefined
+      agreed = view
+    }
+    return agreed
+  }
+
   /**
    * True when every group of live nodes computes one view over exactly its live members, and every
    * node runs what that view assigns it (its own report: the simulator's outside view).
    */
   converged (): boolean {
     return this.groups().every((group) => {
-      let agreed: TargetView | undefined
-      for (const node of group) {
-        const view = computeView(node.db, node.peerId, { admission: 'open', nowMs: node.clock.wallNow() })
-        if (view.component.length !== group.length) return false
-        if (agreed !== undefined && agreed.viewHash !== view.viewHash) return false
-        agreed = view
-      }
+      const agreed = this.agreedView(group)
       if (agreed === undefined) return false
       const byId = new Map(group.map((node) => [node.peerId, node]))
       return judgeWorkloads(agreed, (nodeId) => byId.get(nodeId)?.localState.resources, 1).converged
     })
+  }
+
+  /** Converged, and every node's own database says every node runs what the view puts on it. */
+  confirmed (): boolean {
+    return this.groups().every((group) => this.agreedView(group) !== undefined && group.every((node) => judgeConvergence(node.db, this.viewOf(node)).converged))
   }
 
   /** How many replicas of `service` run on live nodes. */
@@ -200,10 +332,29 @@ export class VirtualFleet implements VirtualSurroundings {
       .filter((resource) => resource.id.startsWith(`${service}@`) && resource.phase === 'running').length
   }
 
+  now (): number {
+    return this.clock.monotonicNow()
+  }
+
+  async sleep (ms: number): Promise<void> {
+    await this.clock.advance(ms)
+  }
+
+  every (ms: number, fn: () => void): () => void {
+    let timer: Timer | undefined
+    const arm = (): void => { timer = this.clock.setTimer(() => { fn(); arm() }, ms) }
+    arm()
+    return () => { timer?.cancel() }
+  }
+
   /**
-   * Advances virtual time in steps of `stepMs` until `condition` holds; returns the virtual time it took,
-   * or undefined if it did not hold within `withinMs`.
+   * Advances virtual time in steps of `pollMs` (10 by default) until `condition` holds; the virtual
+   * time it took, or undefined if it did not hold within `withinMs`.
    */
+  async waitUntil (condition: () => boolean, withinMs: number, options: { pollMs?: number } = {}): Promise<number | undefined> {
+    return await this.runUntil(condition, withinMs, options.pollMs ?? 10)
+  }
+
   async runUntil (condition: () => boolean, withinMs: number, stepMs = 10): Promise<number | undefined> {
     const start = this.clock.monotonicNow()
     while (this.clock.monotonicNow() - start <= withinMs) {

@@ -5,8 +5,10 @@
 // once its receiver is free: each message costs `processingMs` of the receiver's processor, and handling
 // queues behind what came before. With `sharedProcessor`, every node shares one processor, as the
 // libp2p engine's nodes share one event loop (that is what calibration compares with); otherwise each
-// node has its own, as hosts do. Every draw comes from the network's own seeded generator, in the order
-// messages are sent, so a run replays from its seed. Bandwidth is not modelled.
+// node has its own, as hosts do. Between zones a message may take a latency of its own (per-zone
+// latency), and with an uplink bandwidth a message leaves its sender only once the ones before it have
+// (size / bandwidth each, queued per sender). Every draw comes from the network's own seeded generator,
+// in the order messages are sent, so a run replays from its seed.
 
 import { seededRandom } from '../../src/testing/random.ts'
 import type { VirtualClock } from '../virtual-clock.ts'
@@ -22,6 +24,10 @@ export interface NetworkModel {
   readonly processingMs?: number
   /** One processor for every node (the libp2p engine in one process) instead of one each. */
   readonly sharedProcessor?: boolean
+  /** Latency between nodes of different zones, instead of the one above (same-zone messages keep it). */
+  readonly betweenZones?: { readonly latencyFloorMs: number, readonly latencyTailMs: number }
+  /** Each node's uplink in bits per second (unlimited when not given). */
+  readonly uplinkBitsPerSecond?: number
 }
 
 /** Loopback-like: what the libp2p engine's in-process fleets see, roughly. */
@@ -33,15 +39,25 @@ export class VirtualNetwork {
   private readonly random: () => number
   /** When each node's processor (or the shared one, under '') is free again. */
   private readonly busyUntil = new Map<string, number>()
+  /** When each node's uplink is free again. */
+  private readonly sendingUntil = new Map<string, number>()
+  messages = 0
+  bytes = 0
 
-  constructor (readonly clock: VirtualClock, seed: number, readonly model: NetworkModel = defaultNetworkModel) {
+  /** `zoneOf` places nodes in zones, for `betweenZones` latency. */
+  constructor (readonly clock: VirtualClock, seed: number, readonly model: NetworkModel = defaultNetworkModel, private readonly zoneOf: (node: string) => string | undefined = () => undefined) {
     this.random = seededRandom(seed ^ 0x6e6574) // the network's own stream
   }
 
-  /** Sends a message: `deliver` runs at the receiver after the latency, unless the message is lost or cut. */
-  send (from: string, to: string, deliver: () => void): void {
+  /**
+   * Sends a message of `bytes`: `deliver` runs at the receiver after the latency (and the sender's
+   * uplink queue), unless the message is lost or cut.
+   */
+  send (from: string, to: string, bytes: number, deliver: () => void): void {
     if (!this.canSend(from, to) || (this.model.loss > 0 && this.random() < this.model.loss)) return
-    const arrivesAt = this.clock.monotonicNow() + this.latencyMs()
+    this.messages++
+    this.bytes += bytes
+    const arrivesAt = this.departsAt(from, bytes) + this.latencyMs(from, to)
     const handledAt = this.handledAt(to, arrivesAt)
     this.clock.setTimer(() => {
       // A cut made while the message was in flight drops it too: it was on the wire being cut.
@@ -59,9 +75,21 @@ export class VirtualNetwork {
     return done
   }
 
-  /** A draw of one message's latency. */
-  latencyMs (): number {
-    return this.model.latencyFloorMs - Math.log(1 - this.random()) * this.model.latencyTailMs
+  /** When a message of `bytes` sent now has left `from` (its uplink's queue, in send order). */
+  private departsAt (from: string, bytes: number): number {
+    const now = this.clock.monotonicNow()
+    const bitsPerSecond = this.model.uplinkBitsPerSecond
+    if (bitsPerSecond === undefined) return now
+    const done = Math.max(now, this.sendingUntil.get(from) ?? 0) + (bytes * 8 * 1_000) / bitsPerSecond
+    this.sendingUntil.set(from, done)
+    return done
+  }
+
+  /** A draw of one message's latency from `from` to `to` (between zones, their latency if the model has one). */
+  latencyMs (from: string, to: string): number {
+    const between = this.model.betweenZones
+    const { latencyFloorMs, latencyTailMs } = between !== undefined && this.zoneOf(from) !== this.zoneOf(to) ? between : this.model
+    return latencyFloorMs - Math.log(1 - this.random()) * latencyTailMs
   }
 
   /** A number in [0, 1) from the network's stream (connection timing, jitter). */

@@ -14,7 +14,12 @@
 // lacks) and only then count it as an adjacency, as MeshNode does. Records flood by eager push to every
 // linked neighbour but the sender (gossipsub's mesh, with every link in it; its lazy IHAVE/IWANT repair
 // is replaced by the periodic digest sync). Records are shared objects, not signed envelopes: a virtual
-// run checks no signatures, and the intake's decisions do not depend on them.
+// run checks no signatures, and the intake's decisions do not depend on them. A message goes to the
+// node object that was the peer when it was sent: a restarted peer's new life never gets the old
+// life's traffic (its connections were reset).
+//
+// A stall (a paused process) holds everything the node would read or write until it ends, then lets
+// it through in order; a peer that hears nothing for the dead interval drops the link meanwhile.
 
 import { EventEmitter } from 'node:events'
 import { componentFrom, nextOwnVersion, RecordDB, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
@@ -36,14 +41,19 @@ export interface VirtualSurroundings {
 
 export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalRecord] }> implements ReconcilerMesh {
   readonly db = new RecordDB()
-  readonly restoredOwnRecord = undefined
+  restoredOwnRecord: NodeRecord | undefined = undefined
   localState: LocalState
   alive = true
+  /** While stalled (monotonic ms), what the node would read or write waits here, in order. */
+  private stalledUntil = -Infinity
+  private backlog: Array<() => void> = []
   /** Neighbours with a live link; `synced` once the first digest sync on it completed (an adjacency). */
   private readonly links = new Map<string, { synced: boolean }>()
   private readonly intake: RecordIntake
   private readonly originator: Originator
   private lastVersion: NodeVersion
+  /** This life's generation (a restart is the next). */
+  readonly generation: number
   private statusTimer: Timer | undefined
   private readonly timers: Timer[] = []
 
@@ -59,6 +69,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.setMaxListeners(0)
     this.localState = { labels: init.labels, slots: init.slots, resources: [], viewHash: '' }
     this.lastVersion = { generation: init.generation, seq: 0 }
+    this.generation = init.generation
     this.intake = new RecordIntake(this.db, { ...config, selfId: peerId, operators: init.operators, admission: 'open', bootstrapPeers: new Set() })
     this.originator = new Originator(clock, config, () => { this.originate() })
   }
@@ -76,8 +87,61 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.originator.stop()
     this.statusTimer?.cancel()
     for (const timer of this.timers) timer.cancel()
-    for (const peer of this.links.keys()) this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.linkDown(this.peerId) })
+    this.backlog = []
+    this.stalledUntil = -Infinity // the kernel resets the connections of a dead process, paused or not
+    for (const peer of this.links.keys()) this.sendTo(peer, resetBytes, (other) => { other.linkDown(this.peerId) })
     this.links.clear()
+  }
+
+  /** Records from before a restart (the data dir's), taken in before the node starts. */
+  restore (records: RecordDB): void {
+    this.db.mergeFrom(records)
+    this.restoredOwnRecord = this.db.nodeRecord(this.peerId)
+  }
+
+  /**
+   * Stops reading and writing for `ms` (connections left open); each peer drops the link if it hears
+   * nothing for its dead interval meanwhile.
+   */
+  stall (ms: number): void {
+    const now = this.clock.monotonicNow()
+    this.stalledUntil = Math.max(this.stalledUntil, now + ms)
+    this.clock.setTimer(() => { this.resume() }, ms)
+    const { deadIntervalMs, helloIntervalMs } = this.config
+    for (const peer of this.links.keys()) {
+      // Silence since the stall began (the last hello the peer heard came up to one interval before).
+      this.clock.setTimer(() => {
+        if (this.alive && this.stalled && this.links.has(peer)) this.dropLink(peer)
+      }, deadIntervalMs - this.around.network.draw() * helloIntervalMs)
+    }
+  }
+
+  private resume (): void {
+    if (!this.alive || this.stalled) return
+    const backlog = this.backlog
+    this.backlog = []
+    for (const held of backlog) held()
+  }
+
+  get stalled (): boolean {
+    return this.clock.monotonicNow() < this.stalledUntil
+  }
+
+  /** Runs `io` now, or when the stall ends. */
+  private whenAwake (io: () => void): void {
+    if (this.stalled) this.backlog.push(io)
+    else io()
+  }
+
+  /** A message to `peer`: `act` runs at that node (the one that is `peer` now) when it arrives and is read. */
+  private sendTo (peer: string, bytes: number, act: (node: VirtualNode) => void): void {
+    const target = this.around.node(peer)
+    if (target === undefined) return
+    this.whenAwake(() => {
+      this.around.network.send(this.peerId, peer, bytes, () => {
+        if (target.alive) target.whenAwake(() => { if (target.alive) act(target) })
+      })
+    })
   }
 
   component (): ReadonlySet<string> {
@@ -124,7 +188,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   private syncWith (peer: string): void {
     const summary = this.db.summaryHash()
     const digest = this.db.digest()
-    this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.answerSync(this.peerId, summary, digest) })
+    this.sendTo(peer, digestBytes(digest), (other) => { other.answerSync(this.peerId, summary, digest) })
   }
 
   /** Responder: what the initiator lacks goes back with our digest; equal databases end at once. */
@@ -132,12 +196,12 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     if (!this.alive || !this.links.has(from)) return
     if (summary === this.db.summaryHash()) {
       this.synced(from)
-      this.around.network.send(this.peerId, from, () => { this.around.node(from)?.finishSync(this.peerId, [], undefined) })
+      this.sendTo(from, summaryBytes, (other) => { other.finishSync(this.peerId, [], undefined) })
       return
     }
     const records = this.db.recordsMissingFrom(theirDigest)
     const digest = this.db.digest()
-    this.around.network.send(this.peerId, from, () => { this.around.node(from)?.finishSync(this.peerId, records, digest) })
+    this.sendTo(from, recordsBytes(records) + digestBytes(digest), (other) => { other.finishSync(this.peerId, records, digest) })
   }
 
   /** Initiator: takes what the responder sent, sends what the responder's digest lacks. */
@@ -147,9 +211,8 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.synced(from)
     if (theirDigest === undefined) return
     const missing = this.db.recordsMissingFrom(theirDigest)
-    this.around.network.send(this.peerId, from, () => {
-      const peer = this.around.node(from)
-      if (peer === undefined || !peer.alive || !peer.links.has(this.peerId)) return
+    this.sendTo(from, recordsBytes(missing), (peer) => {
+      if (!peer.links.has(this.peerId)) return
       for (const record of missing) peer.receive(record, this.peerId)
       peer.synced(this.peerId)
     })
@@ -182,7 +245,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.emit('record:merged', record)
     for (const peer of this.links.keys()) {
       if (peer === source) continue
-      this.around.network.send(this.peerId, peer, () => { this.around.node(peer)?.receive(record, this.peerId) })
+      this.sendTo(peer, recordBytes(record), (other) => { other.receive(record, this.peerId) })
     }
     return true
   }
@@ -223,9 +286,9 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
       if (this.links.has(peer) || other === undefined || !other.alive || peer < this.peerId) continue // the smaller id dials
       if (!network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) continue
       // A dial: one round trip, then both ends hold the connection.
-      const rttMs = network.latencyMs() + network.latencyMs()
+      const rttMs = network.latencyMs(this.peerId, peer) + network.latencyMs(peer, this.peerId)
       this.clock.setTimer(() => {
-        if (!this.alive || !other.alive || !network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) return
+        if (!this.alive || !other.alive || this.stalled || other.stalled || !network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) return
         this.linkUp(peer)
         other.linkUp(this.peerId)
       }, rttMs)
@@ -244,9 +307,27 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     const slot = this.timers.length
     const run = (): void => {
       if (!this.alive) return
-      task()
+      if (!this.stalled) task() // a stalled node's rounds would only queue I/O
       this.timers[slot] = this.clock.setTimer(run, intervalMs)
     }
     this.timers.push(this.clock.setTimer(run, phaseMs % intervalMs))
   }
+}
+
+/** Message sizes for the traffic counters and the uplink model: roughly what the libp2p engine sends. */
+const summaryBytes = 64
+const resetBytes = 40
+const recordSizes = new WeakMap<ShoalRecord, number>()
+function recordBytes (record: ShoalRecord): number {
+  let size = recordSizes.get(record)
+  if (size === undefined) recordSizes.set(record, size = JSON.stringify(record).length + 100) // + signature and framing
+  return size
+}
+function recordsBytes (records: readonly ShoalRecord[]): number {
+  let sum = 0
+  for (const record of records) sum += recordBytes(record)
+  return sum
+}
+function digestBytes (digest: Digest | undefined): number {
+  return summaryBytes + (digest?.size ?? 0) * 48
 }

@@ -5,7 +5,8 @@
 //   shoal daemon [--config FILE] --cluster FILE --data DIR [--listen MA]... [--api HOST:PORT] [--bootstrap MA]... [--label K=V]... [--slots N]
 //   shoal apply -f FILE...   delete KIND/NAME   get nodes|policies|view   status   explain KIND/NAME
 //   shoal drain NODE   cordon NODE   uncordon NODE   admit PEERID...   promote Service/NAME
-//   shoal sim [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp] [--report DIR] [--json]
+//   shoal sim [--engine libp2p|virtual] [--nodes N] [--scenario FILE] [--seed S] [--transport memory|tcp]
+//             [--policies FILE] [--labels FILE] [--from-cluster DIR] [--report DIR] [--json]
 //   shoal completion bash|zsh   shoal --version
 //
 // Only commander loads up front; each command imports what it needs when it runs, so that a client
@@ -140,11 +141,15 @@ clientCommand('admit', 'admit nodes to the cluster by peer id (a daemon prints i
   .action(async (peerIds: string[], options) => { await (await commands()).admitCommand(peerIds, options) })
 
 program.command('sim')
-  .description('run a scenario against N real nodes in one process (the built-in demo without --scenario)')
+  .description('run a scenario against N simulated nodes in one process (the built-in demo without --scenario)')
+  .addOption(new Option('--engine <engine>', 'libp2p: real libp2p nodes, wall time (up to 500); virtual: a simulated network, virtual time, reproducible from the seed').choices(['libp2p', 'virtual']).default('libp2p'))
   .option('--nodes <n>', 'number of nodes (default: the scenario\'s, else 20)', positiveInteger)
   .option('--scenario <file>', 'scenario YAML file')
   .option('--seed <s>', 'seed for the scenario\'s random choices', integer)
-  .addOption(new Option('--transport <kind>', 'how the nodes connect').choices(['memory', 'tcp']).default('memory'))
+  .addOption(new Option('--transport <kind>', 'how the libp2p engine\'s nodes connect').choices(['memory', 'tcp']).default('memory'))
+  .option('--policies <file>', 'apply these policy files (as `shoal apply` takes them) first; workloads run as simulated ones')
+  .option('--labels <file>', 'each node\'s labels: a YAML list of label maps, one per node (sets --nodes)')
+  .option('--from-cluster <dir>', 'a daemon\'s data dir: simulate its cluster (its nodes\' labels and its policies)')
   .option('--report <dir>', 'write report.json and report.html into this directory')
   .option('--json', 'print the report as JSON on stdout')
   .action(async (options) => { process.exitCode = await (await import('./sim-command.ts')).sim(options) })

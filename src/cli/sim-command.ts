@@ -1,18 +1,25 @@
-// `shoal sim`: runs a scenario against N real libp2p nodes in one process (sim/scenario.ts) and
-// prints one line per step, a verdict, and optionally a report.
+// `shoal sim`: runs a scenario against N simulated nodes in one process (sim/scenario.ts), on real
+// libp2p or the virtual network, and prints one line per step, a verdict, and optionally a report.
+// With --policies / --labels / --from-cluster it simulates the operator's own fleet (sim/fleet-shape.ts):
+// their policies applied first, over nodes labelled like theirs.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { renderReportHtml } from '../../sim/report.ts'
-import { parseScenario, runScenario, type StepReport } from '../../sim/scenario.ts'
+import { loadFleetShape, withPolicies } from '../../sim/fleet-shape.ts'
+import { parseScenario, runScenario, type ScenarioReport, type StepReport } from '../../sim/scenario.ts'
 import { InputError } from '../errors.ts'
 import { packageFile } from '../package.ts'
 
 export interface SimOptions {
+  readonly engine: 'libp2p' | 'virtual'
   readonly nodes?: number
   readonly scenario?: string
   readonly seed?: number
   readonly transport: 'memory' | 'tcp'
+  readonly policies?: string
+  readonly labels?: string
+  readonly fromCluster?: string
   readonly report?: string
   readonly json?: boolean
 }
@@ -21,15 +28,20 @@ export interface SimOptions {
 export async function sim (options: SimOptions): Promise<number> {
   const file = options.scenario ?? packageFile('sim/scenarios/demo.yaml')
   const text = await readFile(file, 'utf8').catch((error: Error) => { throw new InputError(`cannot read ${file}: ${error.message}`) })
-  const scenario = parseScenario(text, file)
-  const nodes = options.nodes ?? scenario.nodes ?? 20
+  const shape = await loadFleetShape(options)
+  const scenario = withPolicies(parseScenario(text, file), shape.policies)
+  const nodes = shape.labels?.length ?? options.nodes ?? scenario.nodes ?? 20
+  if (shape.labels !== undefined && options.nodes !== undefined && options.nodes !== nodes) throw new InputError(`--nodes ${options.nodes} contradicts the ${nodes} nodes that have labels; leave --nodes out`)
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   const out = options.json === true ? process.stderr : process.stdout
-  out.write(`shoal sim: ${nodes} nodes in one process (real libp2p, ${options.transport} transport, memory actuators), seed ${seed}\n`)
+  const engine = options.engine === 'virtual' ? 'the virtual network, virtual time' : `real libp2p, ${options.transport} transport`
+  out.write(`shoal sim: ${nodes} nodes in one process (${engine}, memory actuators), seed ${seed}${shape.source === undefined ? '' : `, ${shape.source}`}\n`)
   const report = await runScenario(scenario, {
     nodes,
     seed,
+    engine: options.engine,
     transport: options.transport,
+    ...(shape.labels === undefined ? {} : { labels: shape.labels }),
     onStep: (step: StepReport) => {
       const confirmed = step.confirmedMs !== null ? `, confirmed ${step.confirmedMs.toFixed(0)}` : ''
       const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms${confirmed}` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
@@ -37,6 +49,7 @@ export async function sim (options: SimOptions): Promise<number> {
     },
   })
   out.write(`verdict: ${report.verdict === 'pass' ? 'PASS' : `FAIL — ${report.failure}`}\n`)
+  out.write(`${describeRun(report)}\n`)
   if (options.report !== undefined) {
     await mkdir(options.report, { recursive: true })
     await writeFile(join(options.report, 'report.json'), JSON.stringify(report, null, 2))
@@ -45,4 +58,12 @@ export async function sim (options: SimOptions): Promise<number> {
   }
   if (options.json === true) process.stdout.write(JSON.stringify(report) + '\n')
   return report.verdict === 'pass' ? 0 : 1
+}
+
+/** The run's engine, seed and times: wall time, and for the virtual engine virtual time, events and the trace. */
+export function describeRun (report: ScenarioReport): string {
+  const wall = `${(report.wallMs / 1000).toFixed(1)} s wall`
+  if (report.engine !== 'virtual') return `engine libp2p, seed ${report.seed}: ${wall}`
+  const events = report.events ?? 0
+  return `engine virtual, seed ${report.seed}: ${(report.simulatedMs / 1000).toFixed(1)} s virtual in ${wall}; ${events} events (${Math.round(events / Math.max(report.wallMs / 1000, 0.001))}/s); trace ${report.traceHash ?? '-'}`
 }
