@@ -18,7 +18,7 @@ svg text { font: 11px system-ui, sans-serif; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; } .grid figure { margin: 0; } figcaption { font-size: 11px; max-width: 240px; }
 </style></head><body>
 <h1>shoal sim</h1>
-<p>${report.nodes} nodes in one process, seed ${report.seed}. <span class="verdict">${verdict}</span></p>
+<p>${report.nodes} nodes in one process; ${escapeHtml(describeRun(report))}. <span class="verdict">${verdict}</span></p>
 <h2>Time until every node saw the step, or the fleet converged (ms)</h2>
 ${barChart(report.steps, (step) => step.convergedMs ?? step.effectMs ?? 0, '#3a7bd5')}
 <h2>Gossip traffic per step (KB, all nodes)</h2>
@@ -31,6 +31,14 @@ ${rows}
 </table>
 </body></html>
 `
+}
+
+/** The run's engine, seed and times: wall time, and for the virtual engine virtual time, events and the trace. */
+export function describeRun (report: ScenarioReport): string {
+  const wall = `${(report.wallMs / 1000).toFixed(1)} s wall`
+  if (report.engine !== 'virtual') return `engine libp2p, seed ${report.seed}: ${wall}`
+  const events = report.events ?? 0
+  return `engine virtual, seed ${report.seed}: ${(report.simulatedMs / 1000).toFixed(1)} s virtual in ${wall}; ${events} events (${Math.round(events / Math.max(report.wallMs / 1000, 0.001))}/s); trace ${report.traceHash ?? '-'}`
 }
 
 function barChart (steps: readonly StepReport[], value: (step: StepReport) => number, colour: string): string {

@@ -81,7 +81,7 @@ function namedNodes (step: Step): number[] {
 }
 
 /** Checks what can be checked before a node starts: node indices in range, the engine able to run it. */
-function checkRunnable (scenario: Scenario, options: RunOptions, engine: EngineName): void {
+export function checkRunnable (scenario: Scenario, options: RunOptions, engine: EngineName = options.engine ?? 'libp2p'): void {
   for (const [index, step] of scenario.steps.entries()) {
     const beyond = namedNodes(step).find((node) => node >= options.nodes)
     if (beyond !== undefined) throw new InputError(`step ${index + 1} names node ${beyond}, but the run has ${options.nodes} nodes (0 to ${options.nodes - 1})`)

@@ -186,6 +186,18 @@ describe('shoal CLI', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
   })
 
+  it('--engine virtual runs the demo and reports engine, seed and trace; the libp2p engine refuses a fleet past its size in one line', () => {
+    const result = shoal('sim', '--engine', 'virtual', '--nodes', '12', '--seed', '9', '--json')
+    expect(result.status).toBe(0)
+    const report = JSON.parse(result.stdout) as { engine: string, seed: number, verdict: string, traceHash: string, events: number }
+    expect(report).toMatchObject({ engine: 'virtual', seed: 9, verdict: 'pass' })
+    expect(result.stderr).toContain(`engine virtual, seed 9: `)
+    expect(result.stderr).toContain(`trace ${report.traceHash}`)
+    const refused = shoal('sim', '--nodes', '600')
+    expect(refused.status).toBe(2)
+    expect(refused.stderr.trim()).toBe('shoal: the libp2p engine runs at most 500 nodes in one process (asked for 600); use --engine virtual')
+  })
+
   it('a bad scenario file gets a one-line error naming file, line and field, and exit code 2', async () => {
     const file = join(await tempDir('shoal-sim-'), 'bad.yaml')
     await writeFile(file, 'steps:\n  - kill: -1\n')

@@ -5,9 +5,9 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { renderReportHtml } from '../../sim/report.ts'
+import { describeRun, renderReportHtml } from '../../sim/report.ts'
 import { loadFleetShape, withPolicies } from '../../sim/fleet-shape.ts'
-import { parseScenario, runScenario, type ScenarioReport, type StepReport } from '../../sim/scenario.ts'
+import { checkRunnable, parseScenario, runScenario, type RunOptions, type StepReport } from '../../sim/scenario.ts'
 import { InputError } from '../errors.ts'
 import { packageFile } from '../package.ts'
 
@@ -34,14 +34,12 @@ export async function sim (options: SimOptions): Promise<number> {
   if (shape.labels !== undefined && options.nodes !== undefined && options.nodes !== nodes) throw new InputError(`--nodes ${options.nodes} contradicts the ${nodes} nodes that have labels; leave --nodes out`)
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   const out = options.json === true ? process.stderr : process.stdout
+  const run: RunOptions = { nodes, seed, engine: options.engine, transport: options.transport, ...(shape.labels === undefined ? {} : { labels: shape.labels }) }
+  checkRunnable(scenario, run) // before the first line: a refusal is the only output
   const engine = options.engine === 'virtual' ? 'the virtual network, virtual time' : `real libp2p, ${options.transport} transport`
   out.write(`shoal sim: ${nodes} nodes in one process (${engine}, memory actuators), seed ${seed}${shape.source === undefined ? '' : `, ${shape.source}`}\n`)
   const report = await runScenario(scenario, {
-    nodes,
-    seed,
-    engine: options.engine,
-    transport: options.transport,
-    ...(shape.labels === undefined ? {} : { labels: shape.labels }),
+    ...run,
     onStep: (step: StepReport) => {
       const confirmed = step.confirmedMs !== null ? `, confirmed ${step.confirmedMs.toFixed(0)}` : ''
       const converged = step.convergedMs !== null ? `converged in ${step.convergedMs.toFixed(0)} ms${confirmed}` : step.effectMs !== null ? `seen in ${step.effectMs.toFixed(0)} ms` : ''
@@ -60,10 +58,3 @@ export async function sim (options: SimOptions): Promise<number> {
   return report.verdict === 'pass' ? 0 : 1
 }
 
-/** The run's engine, seed and times: wall time, and for the virtual engine virtual time, events and the trace. */
-export function describeRun (report: ScenarioReport): string {
-  const wall = `${(report.wallMs / 1000).toFixed(1)} s wall`
-  if (report.engine !== 'virtual') return `engine libp2p, seed ${report.seed}: ${wall}`
-  const events = report.events ?? 0
-  return `engine virtual, seed ${report.seed}: ${(report.simulatedMs / 1000).toFixed(1)} s virtual in ${wall}; ${events} events (${Math.round(events / Math.max(report.wallMs / 1000, 0.001))}/s); trace ${report.traceHash ?? '-'}`
-}
