@@ -76,8 +76,8 @@ export class VirtualClock implements Clock {
       for (let turn = 0; turn < microtaskTurns; turn++) await Promise.resolve()
       return
     }
-    if (!this.busy()) return // nothing under way: nothing to wait for
-    for (let turn = 0; turn < microtaskTurns; turn++) await Promise.resolve()
+    // Nothing under way, nothing to wait for; and no more turns once what was under way has finished.
+    for (let turn = 0; turn < microtaskTurns && this.busy(); turn++) await Promise.resolve()
   }
 
   /** Runs `ms` of virtual time from now. */

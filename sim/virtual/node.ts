@@ -22,7 +22,7 @@
 // it through in order; a peer that hears nothing for the dead interval drops the link meanwhile.
 
 import { EventEmitter } from 'node:events'
-import { componentFrom, nextOwnVersion, RecordDB, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
+import { componentFrom, nextOwnVersion, RecordDB, recordKey, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
 import { RecordIntake } from '../../src/engine/intake.ts'
 import { Originator } from '../../src/engine/originator.ts'
 import type { Clock, Timer } from '../../src/clock.ts'
@@ -225,9 +225,14 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.originator.noteChange() // a new adjacency
   }
 
-  /** A record from `source` (ourselves for local input): the engine's checks, then merge and flood. */
-  receive (record: ShoalRecord, source: string): boolean {
+  /**
+   * A record from `source` (ourselves for local input): the engine's checks, then merge and flood. A
+   * flooded copy of a record this node already holds is dropped first, as gossipsub's seen-cache drops
+   * a message it has seen before it reaches MeshNode's validator.
+   */
+  receive (record: ShoalRecord, source: string, flooded = false): boolean {
     if (!this.alive) return false
+    if (flooded && this.db.get(recordKey(record)) === record) return false
     const nowMs = this.clock.monotonicNow()
     const intake = this.intake
     const refusedSender = intake.checkSender(source, nowMs)
@@ -245,7 +250,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.emit('record:merged', record)
     for (const peer of this.links.keys()) {
       if (peer === source) continue
-      this.sendTo(peer, recordBytes(record), (other) => { other.receive(record, this.peerId) })
+      this.sendTo(peer, recordBytes(record), (other) => { other.receive(record, this.peerId, true) })
     }
     return true
   }
