@@ -31,6 +31,17 @@ export interface VirtualFleetOptions {
   readonly net?: Partial<NetConfig>
   /** Per node, how far its wall clock is off (ms) from the start. */
   readonly clockOffsetMs?: (index: number) => number
+  /** How often (virtual ms) a judge may look at least: by default 10 ms, and 1 ms more per 20 nodes past 200. */
+  readonly judgeEveryMs?: number
+}
+
+/**
+ * A judge computes every node's view (each an O(N) walk of its records), so a fleet of N judged every
+ * 10 ms costs O(N^2) per poll. Past 200 nodes the poll slows with N: 50 ms at 1,000, 500 ms at 10,000 —
+ * times are reported to that resolution.
+ */
+export function defaultJudgeEveryMs (nodes: number): number {
+  return Math.max(10, Math.round(nodes / 20))
 }
 
 const operator = 'operator'
@@ -351,8 +362,13 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
    * Advances virtual time in steps of `pollMs` (10 by default) until `condition` holds; the virtual
    * time it took, or undefined if it did not hold within `withinMs`.
    */
+  /** How often (virtual ms) judges look at least. */
+  get judgeEveryMs (): number {
+    return this.options.judgeEveryMs ?? defaultJudgeEveryMs(this.options.nodes)
+  }
+
   async waitUntil (condition: () => boolean, withinMs: number, options: { pollMs?: number } = {}): Promise<number | undefined> {
-    return await this.runUntil(condition, withinMs, options.pollMs ?? 10)
+    return await this.runUntil(condition, withinMs, Math.max(options.pollMs ?? 10, this.judgeEveryMs))
   }
 
   async runUntil (condition: () => boolean, withinMs: number, stepMs = 10): Promise<number | undefined> {

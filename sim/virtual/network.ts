@@ -93,9 +93,7 @@ export class VirtualNetwork {
   }
 
   /** A number in [0, 1) from the network's stream (connection timing, jitter). */
-  draw (): number {
-    return this.random()
-  }
+  readonly draw = (): number => this.random()
 
   canSend (from: string, to: string): boolean {
     return !this.cuts.has(`${from}>${to}`)

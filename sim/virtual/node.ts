@@ -11,9 +11,9 @@
 // is open (a connection needs both directions), and goes down when the way closes: at once for a crash
 // (the peer's socket resets), after the dead interval for a silent cut (a partition: nothing more is
 // heard). On a new link the two ends run digest sync (summary, then each sends what the other's digest
-// lacks) and only then count it as an adjacency, as MeshNode does. Records flood by eager push to every
-// linked neighbour but the sender (gossipsub's mesh, with every link in it; its lazy IHAVE/IWANT repair
-// is replaced by the periodic digest sync). Records are shared objects, not signed envelopes: a virtual
+// lacks) and only then count it as an adjacency, as MeshNode does. Records spread as gossipsub spreads
+// them (gossip.ts: what a node originates to every link, what it forwards over a mesh of degree D,
+// IHAVE/IWANT each heartbeat); the periodic digest sync repairs the rest. Records are shared objects, not signed envelopes: a virtual
 // run checks no signatures, and the intake's decisions do not depend on them. A message goes to the
 // node object that was the peer when it was sent: a restarted peer's new life never gets the old
 // life's traffic (its connections were reset).
@@ -29,6 +29,7 @@ import type { Clock, Timer } from '../../src/clock.ts'
 import type { NetConfig } from '../../src/net/config.ts'
 import type { LocalState } from '../../src/net/mesh-node.ts'
 import type { ReconcilerMesh } from '../../src/daemon/reconciler.ts'
+import { GossipMesh, gossipDegrees } from './gossip.ts'
 import type { VirtualNetwork } from './network.ts'
 
 /** What a node needs of the fleet around it: the network, and its peers by id. */
@@ -50,6 +51,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   /** Neighbours with a live link; `synced` once the first digest sync on it completed (an adjacency). */
   private readonly links = new Map<string, { synced: boolean }>()
   private readonly intake: RecordIntake
+  private readonly gossip: GossipMesh
   private readonly originator: Originator
   private lastVersion: NodeVersion
   /** This life's generation (a restart is the next). */
@@ -72,12 +74,14 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.generation = init.generation
     this.intake = new RecordIntake(this.db, { ...config, selfId: peerId, operators: init.operators, admission: 'open', bootstrapPeers: new Set() })
     this.originator = new Originator(clock, config, () => { this.originate() })
+    this.gossip = new GossipMesh(gossipDegrees(config.gossipMeshDegree, config.gossipLazyDegree, config.gossipHistoryWindows))
   }
 
   /** Starts the node's rounds (redial, periodic sync) at a phase of its own, and originates. */
   start (phaseMs: number): void {
     this.every(this.config.redialIntervalMs, phaseMs, () => { this.redial() })
     this.every(this.config.syncIntervalMs, phaseMs, () => { this.syncWithOne() })
+    this.every(this.config.gossipHeartbeatMs, phaseMs, () => { this.heartbeat() })
     this.originate()
   }
 
@@ -176,12 +180,41 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   linkUp (peer: string): void {
     if (!this.alive || this.links.has(peer) || this.intake.cutOff(peer, this.clock.monotonicNow()) !== undefined) return
     this.links.set(peer, { synced: false })
+    for (const graft of this.gossip.topUp([peer], this.around.network.draw)) this.graft(graft)
     this.originator.noteChange()
     if (peer < this.peerId) this.syncWith(peer) // one end starts it, as the dialler does
   }
 
   linkDown (peer: string): void {
+    this.gossip.drop(peer)
     if (this.links.delete(peer)) this.originator.noteChange()
+  }
+
+  /** Gossip mesh upkeep, and IHAVE to a few peers outside the mesh with what we saw lately. */
+  private heartbeat (): void {
+    const plan = this.gossip.heartbeat([...this.links.keys()], this.around.network.draw)
+    for (const peer of plan.graft) this.graft(peer)
+    for (const peer of plan.prune) {
+      this.gossip.drop(peer)
+      this.sendTo(peer, controlBytes, (other) => { other.gossip.drop(this.peerId) })
+    }
+    const offered = plan.offered
+    for (const peer of plan.lazy) this.sendTo(peer, controlBytes + idBytes * offered.length, (other) => { other.answerIhave(this.peerId, offered) })
+  }
+
+  private graft (peer: string): void {
+    this.gossip.peers.add(peer)
+    this.sendTo(peer, controlBytes, (other) => { if (other.links.has(this.peerId)) other.gossip.peers.add(this.peerId) })
+  }
+
+  /** IHAVE: asks for (IWANT) what we do not hold; the records come back a round trip later. */
+  private answerIhave (from: string, offered: readonly ShoalRecord[]): void {
+    if (!this.links.has(from)) return
+    const wanted = offered.filter((record) => this.db.get(recordKey(record)) !== record)
+    if (wanted.length === 0) return
+    this.sendTo(from, controlBytes + idBytes * wanted.length, (peer) => {
+      peer.sendTo(this.peerId, recordsBytes(wanted), (self) => { for (const record of wanted) self.receive(record, from, true) })
+    })
   }
 
   /** Digest sync, initiator's side: our summary and digest go to `peer`. */
@@ -248,7 +281,9 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
       this.originator.noteChange() // our record from before a restart, flooded back: jump past it
     }
     this.emit('record:merged', record)
-    for (const peer of this.links.keys()) {
+    this.gossip.seen(record)
+    // Our own to every link (floodPublish), a forwarded one over the mesh.
+    for (const peer of source === this.peerId ? this.links.keys() : this.gossip.peers) {
       if (peer === source) continue
       this.sendTo(peer, recordBytes(record), (other) => { other.receive(record, this.peerId, true) })
     }
@@ -321,6 +356,8 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
 
 /** Message sizes for the traffic counters and the uplink model: roughly what the libp2p engine sends. */
 const summaryBytes = 64
+const controlBytes = 40
+const idBytes = 34
 const resetBytes = 40
 const recordSizes = new WeakMap<ShoalRecord, number>()
 function recordBytes (record: ShoalRecord): number {
