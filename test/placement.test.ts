@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { componentOf, computeView, hash32, holdMaxMs, workloadHash, type NodeRecord, type ResourceStatus, type ServiceSpec, type TargetView } from '../src/core/index.ts'
+import { componentFrom, componentOf, computeView, RecordDB, hash32, holdMaxMs, workloadHash, type NodeRecord, type ResourceStatus, type ServiceSpec, type TargetView } from '../src/core/index.ts'
 import {
   assignmentSet, clusterArbitrary, clusterRecords, dbOf, fullMesh, nodeRecord, policy, runningAsViewed, service,
   type ClusterCase,
@@ -417,6 +417,22 @@ describe('edges', () => {
     const view = computeView(dbOf([...fullA, spread]), 'a1', { explain: 'all' })
     expect(view.explanations.get('web')?.spreadQuotas).toEqual({ a: 0, b: 4 })
     expect(view.assignments.every((a) => a.nodeId.startsWith('b'))).toBe(true)
+  })
+
+  it('a component carried forward across changes is the one walked afresh, whatever the changes and whenever it is asked', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    const change = fc.record({ node: fc.constantFrom(...ids), adjacencies: fc.subarray(ids), ask: fc.boolean() })
+    fc.assert(fc.property(fc.array(change, { minLength: 1, maxLength: 60 }), (changes) => {
+      const db = new RecordDB()
+      const seq = new Map<string, number>()
+      for (const { node, adjacencies, ask } of changes) {
+        seq.set(node, (seq.get(node) ?? 0) + 1)
+        db.merge(nodeRecord(node, { version: { generation: 1, seq: seq.get(node) as number }, adjacencies: adjacencies.filter((id) => id !== node) }))
+        if (!ask) continue // changes pile up between asks, as between a node's reconciler runs
+        for (const self of ['a', 'd']) expect([...componentFrom(db, self, 'open')].sort()).toEqual([...componentOf(db, self)].sort())
+      }
+      expect([...componentFrom(db, 'a', 'open')].sort()).toEqual([...componentOf(db, 'a')].sort())
+    }), { numRuns: 300 })
   })
 
   it('a one-way link is no adjacency', () => {

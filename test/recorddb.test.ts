@@ -270,3 +270,18 @@ describe('placement revision', () => {
     expect(db.policyDigestHash()).not.toBe(replaced)
   })
 })
+
+describe('topology changes', () => {
+  it('are kept, oldest first, for the last 256 revisions: which node, and whether it dropped an adjacency', () => {
+    const db = new RecordDB()
+    db.merge(nodeRecord('a', { adjacencies: ['b', 'c'] }))
+    db.merge(nodeRecord('a', { version: { generation: 1, seq: 2 }, adjacencies: ['b'] }))
+    db.merge(nodeRecord('a', { version: { generation: 1, seq: 3 }, adjacencies: ['b'], slots: 3 })) // no topology change
+    db.merge(policy(service('web')))
+    expect(db.topologyChangesSince(0)).toEqual([{ revision: 1, nodeId: 'a', dropped: false }, { revision: 2, nodeId: 'a', dropped: true }])
+    expect(db.topologyChangesSince(2)).toEqual([])
+    for (let seq = 4; seq < 304; seq++) db.merge(nodeRecord('a', { version: { generation: 1, seq }, adjacencies: seq % 2 === 0 ? ['b'] : ['b', 'c'] }))
+    expect(db.topologyChangesSince(0)).toBeUndefined() // no longer all known: walk again
+    expect(db.topologyChangesSince(db.topologyRevision - 2)?.map((change) => change.revision)).toEqual([db.topologyRevision - 1, db.topologyRevision])
+  })
+})

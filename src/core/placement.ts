@@ -47,7 +47,7 @@ import { canonicalJson, compareStrings, Hasher64, hash32, pairScore } from './ha
 import type { RecordDB } from './recorddb.ts'
 import { describeQuorum, quorumOf, type Quorum } from './quorum.ts'
 import { maxSurgeOf } from './rollout.ts'
-import { componentOf, type NodeRecordSource } from './reachability.ts'
+import { componentOf, extendComponent, type NodeRecordSource } from './reachability.ts'
 import {
   holdEndMs, policyKey, specStatusInputs, workloadHash,
   type Labels, type NodeId, type NodeRecord, type NodeSettingsSpec, type PolicyFragment, type ResourceStatus, type ServiceSpec, type WorkloadSpec,
@@ -246,12 +246,20 @@ function policyInputs (db: RecordDB): string {
 }
 const policyInputsCache = new WeakMap<PolicyFragment, string>()
 
+/** A component's ids, sorted once per component set (componentFrom returns the same set while its members stay). */
+const sortedComponents = new WeakMap<ReadonlySet<NodeId>, NodeId[]>()
+function sortedIds (component: ReadonlySet<NodeId>): NodeId[] {
+  let ids = sortedComponents.get(component)
+  if (ids === undefined) sortedComponents.set(component, ids = [...component].sort(compareStrings))
+  return ids
+}
+
 function componentIdsOf (db: RecordDB, self: NodeId, options: ViewOptions, held: ReadonlySet<NodeId>): NodeId[] {
   const admission = options.admission ?? 'open'
   // Without holds, the sorted ids change only with the topology: sorted once per topology revision,
   // not once per view (every status that changes a placement input recomputes every node's view).
   const componentIds = held.size === 0
-    ? db.derived(`component ids ${admission} ${self}`, () => [...componentFrom(db, self, admission)].sort(compareStrings), 'topology')
+    ? sortedIds(componentFrom(db, self, admission))
     : [...new Set([...componentFrom(db, self, admission), ...held])].sort(compareStrings)
   if (componentIds.length > maxComponentNodes) throw new Error(`component has more than ${maxComponentNodes} nodes`)
   return componentIds
@@ -333,10 +341,28 @@ export function admittedNodeIds (db: RecordDB): ReadonlySet<NodeId> {
   }, 'topology')
 }
 
-/** `self`'s component (two-way adjacencies, admitted nodes only in operator mode), once per revision. */
+/**
+ * `self`'s component (two-way adjacencies, admitted nodes only in operator mode), once per topology
+ * revision: carried forward from the last one asked for when the changes since allow it
+ * (reachability.ts `extendComponent`), walked again otherwise. The same set object comes back while
+ * the members are the same, so what is derived from it (sorted ids) is derived once.
+ */
 export function componentFrom (db: RecordDB, self: NodeId, admission: 'open' | 'operator'): ReadonlySet<NodeId> {
-  return db.derived(`component ${admission} ${self}`, () => componentOf(admission === 'operator' ? admittedOnly(db) : db, self), 'topology')
+  const key = `component ${admission} ${self}`
+  return db.derived(key, () => {
+    const source = admission === 'operator' ? admittedOnly(db) : db
+    const last = lastComponents.get(db)?.get(key)
+    const changes = last === undefined ? undefined : db.topologyChangesSince(last.revision)
+    const component = (last === undefined || changes === undefined ? undefined : extendComponent(source, last.component, changes)) ?? componentOf(source, self)
+    let byKey = lastComponents.get(db)
+    if (byKey === undefined) lastComponents.set(db, byKey = new Map())
+    byKey.set(key, { revision: db.topologyRevision, component })
+    return component
+  }, 'topology')
 }
+
+/** Each database's last components, by `componentFrom`'s key: where the next one is carried forward from. */
+const lastComponents = new WeakMap<RecordDB, Map<string, { revision: number, component: ReadonlySet<NodeId> }>>()
 
 /** A view of the database in which only admitted nodes have records. */
 export function admittedOnly (db: RecordDB): NodeRecordSource {

@@ -42,6 +42,22 @@ interface Entry {
   hash: string | undefined
 }
 
+/** One topology revision's change (see RecordDB `topologyChangesSince`). */
+export interface TopologyChange {
+  readonly revision: number
+  /** The node whose record changed; undefined for any other change (an Admission, an expiry). */
+  readonly nodeId: NodeId | undefined
+  /** Whether the change dropped an adjacency (or may have: any change not of one node's record). */
+  readonly dropped: boolean
+}
+
+/** Enough for a component asked for every few changes; past it, the component is walked again. */
+const topologyLogKept = 256
+
+function droppedAny (before: readonly NodeId[], after: readonly NodeId[]): boolean {
+  return before.some((id) => !after.includes(id))
+}
+
 export class RecordDB {
   private readonly entries = new Map<RecordKey, Entry>()
   /** The keys of the policy records among `entries`: reading the policies need not walk every node record. */
@@ -57,6 +73,12 @@ export class RecordDB {
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
   private readonly derivedCaches = { placement: new DerivedValues(), topology: new DerivedValues(), policy: new DerivedValues(), nodes: new DerivedValues() }
+  /**
+   * The last topology changes, one per topology revision: the node whose record changed and whether
+   * it dropped an adjacency it listed (`undefined` node: anything else, an Admission or an expiry).
+   * Lets a component be carried forward instead of walked again (reachability.ts `extendComponent`).
+   */
+  private readonly topologyLog: TopologyChange[] = []
 
   get revision (): number {
     return this.changeCount
@@ -104,7 +126,7 @@ export class RecordDB {
     if (existing === undefined) {
       this.entries.set(key, { record, envelope, hash: undefined })
       this.changeCount++
-      if (shapesTopology(record)) this.topologyChangeCount++
+      if (shapesTopology(record)) this.noteTopologyChange(record.kind === 'node' ? record.nodeId : undefined, false)
       if (record.kind === 'policy') {
         this.policyKeys.add(key)
         this.policyChangeCount++
@@ -121,8 +143,26 @@ export class RecordDB {
     this.changeCount++
     if (record.kind === 'policy' || existing.record.kind === 'policy') this.policyChangeCount++
     else if (!samePlacementInputs(record, existing.record)) this.nodePlacementChangeCount++
-    if (!sameTopologyInputs(record, existing.record)) this.topologyChangeCount++
+    if (!sameTopologyInputs(record, existing.record)) {
+      const before = existing.record
+      const nodeId = record.kind === 'node' && before.kind === 'node' ? record.nodeId : undefined
+      this.noteTopologyChange(nodeId, nodeId === undefined || droppedAny((before as NodeRecord).adjacencies, (record as NodeRecord).adjacencies))
+    }
     return 'replaced'
+  }
+
+  private noteTopologyChange (nodeId: NodeId | undefined, dropped: boolean): void {
+    this.topologyChangeCount++
+    this.topologyLog.push({ revision: this.topologyChangeCount, nodeId, dropped })
+    if (this.topologyLog.length > topologyLogKept) this.topologyLog.splice(0, this.topologyLog.length - topologyLogKept)
+  }
+
+  /** The topology changes after revision `since`, oldest first; undefined when they are no longer all known. */
+  topologyChangesSince (since: number): readonly TopologyChange[] | undefined {
+    if (since === this.topologyChangeCount) return []
+    const first = this.topologyLog[0]
+    if (first === undefined || first.revision > since + 1) return undefined
+    return this.topologyLog.slice(since + 1 - first.revision)
   }
 
   /** Merges every record of `other` into this database. */
@@ -180,7 +220,7 @@ export class RecordDB {
     }
     if (removed.length > 0) {
       this.changeCount++
-      this.topologyChangeCount++
+      this.noteTopologyChange(undefined, true)
       this.nodePlacementChangeCount++
     }
     return removed
