@@ -272,7 +272,7 @@ describe('placement revision', () => {
 })
 
 describe('topology changes', () => {
-  it('are kept, oldest first, for the last 256 revisions: which node, and whether it dropped an adjacency', () => {
+  it('are kept, oldest first, for at least the last 256 revisions: which node, and whether it dropped an adjacency', () => {
     const db = new RecordDB()
     db.merge(nodeRecord('a', { adjacencies: ['b', 'c'] }))
     db.merge(nodeRecord('a', { version: { generation: 1, seq: 2 }, adjacencies: ['b'] }))
@@ -280,7 +280,7 @@ describe('topology changes', () => {
     db.merge(policy(service('web')))
     expect(db.topologyChangesSince(0)).toEqual([{ revision: 1, nodeId: 'a', dropped: false }, { revision: 2, nodeId: 'a', dropped: true }])
     expect(db.topologyChangesSince(2)).toEqual([])
-    for (let seq = 4; seq < 304; seq++) db.merge(nodeRecord('a', { version: { generation: 1, seq }, adjacencies: seq % 2 === 0 ? ['b'] : ['b', 'c'] }))
+    for (let seq = 4; seq < 604; seq++) db.merge(nodeRecord('a', { version: { generation: 1, seq }, adjacencies: seq % 2 === 0 ? ['b'] : ['b', 'c'] }))
     expect(db.topologyChangesSince(0)).toBeUndefined() // no longer all known: walk again
     expect(db.topologyChangesSince(db.topologyRevision - 2)?.map((change) => change.revision)).toEqual([db.topologyRevision - 1, db.topologyRevision])
   })

@@ -22,7 +22,7 @@ import { VirtualNode, type VirtualSurroundings } from './node.ts'
 export interface VirtualFleetOptions {
   readonly nodes: number
   readonly seed: number
-  /** Random overlay links each node starts (besides a ring that keeps the overlay connected). */
+  /** Random bootstrap peers each node is given (besides its ring neighbours, which keep the start connected). */
   readonly degree?: number
   /** Each node's labels; by default zone=zone-(i mod zones). */
   readonly labels?: (index: number) => Labels
@@ -219,7 +219,7 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
   async restart (index: number): Promise<void> {
     const old = this.nodes[index]
     if (old === undefined || old.alive) throw new Error(`node ${index} is running`)
-    const node = this.makeNode(index, old.peerId, old.neighbours, old.generation + 1)
+    const node = this.makeNode(index, old.peerId, old.bootstrap, old.generation + 1)
     node.restore(old.db)
     node.start(0)
     const reconciler = this.reconcilers[index] as Reconciler
@@ -244,14 +244,10 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
   async partition (groups: ReadonlyArray<readonly number[]>, options: { oneWay?: boolean } = {}): Promise<void> {
     const groupOf = new Map<string, number>()
     groups.forEach((group, g) => { for (const index of group) groupOf.set(this.nodes[index]?.peerId ?? '', g) })
+    this.network.splitInto(groupOf, options.oneWay === true)
     for (const node of this.nodes) {
-      for (const peer of node.neighbours) {
-        const gi = groupOf.get(node.peerId)
-        const gj = groupOf.get(peer)
-        if (gi === undefined || gj === undefined || gi === gj) continue
-        if (options.oneWay === true && gi !== 0) continue
-        this.network.cut(node.peerId, peer, true)
-        if (node.linked(peer)) this.dropWhenSilent(node, peer)
+      for (const peer of node.linkedPeers()) {
+        if (!this.network.canSend(node.peerId, peer) || !this.network.canSend(peer, node.peerId)) this.dropWhenSilent(node, peer)
       }
     }
   }

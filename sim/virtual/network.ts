@@ -36,6 +36,7 @@ export const defaultNetworkModel: NetworkModel = Object.freeze({ latencyFloorMs:
 export class VirtualNetwork {
   /** Pairs `from>to` whose messages are dropped. */
   private readonly cuts = new Set<string>()
+  private split: { readonly groupOf: ReadonlyMap<string, number>, readonly oneWay: boolean } | undefined
   private readonly random: () => number
   /** When each node's processor (or the shared one, under '') is free again. */
   private readonly busyUntil = new Map<string, number>()
@@ -96,7 +97,20 @@ export class VirtualNetwork {
   readonly draw = (): number => this.random()
 
   canSend (from: string, to: string): boolean {
+    if (this.split !== undefined) {
+      const a = this.split.groupOf.get(from)
+      const b = this.split.groupOf.get(to)
+      if (a !== undefined && b !== undefined && a !== b && (!this.split.oneWay || a === 0)) return false
+    }
     return !this.cuts.has(`${from}>${to}`)
+  }
+
+  /**
+   * Splits nodes into groups (by id): nothing passes between groups (`oneWay`: only what group 0 sends
+   * to the others is dropped). Nodes in no group are not cut. Replaces the previous split.
+   */
+  splitInto (groupOf: ReadonlyMap<string, number>, oneWay: boolean): void {
+    this.split = { groupOf, oneWay }
   }
 
   /** Drops what `from` sends to `to`, and with `oneWay` false the other way too. */
@@ -107,5 +121,6 @@ export class VirtualNetwork {
 
   healAll (): void {
     this.cuts.clear()
+    this.split = undefined
   }
 }

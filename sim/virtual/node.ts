@@ -6,17 +6,20 @@
 // its digest halves (core/recorddb.ts), the view (core/placement.ts), and the whole reconciler with its
 // safe-change gates and the memory actuator, all on this node's Clock.
 //
-// Modelled here, in place of the transport: a link to each overlay neighbour, up while both ends are
-// alive and the network carries both directions. A link comes up at the next redial round after the way
-// is open (a connection needs both directions), and goes down when the way closes: at once for a crash
+// Modelled here, in place of the transport: links between nodes. Whom to dial is the engine's redial
+// plan (engine/redial.ts, as MeshNode's: known peers up to minNeighbours, heal probes outside the
+// component); a dial connects after a round trip when the way is open both ways (a connection needs
+// both directions) and the peer answers, and fails after the dial timeout otherwise. A link goes down
+// when the way closes: at once for a crash
 // (the peer's socket resets), after the dead interval for a silent cut (a partition: nothing more is
-// heard). On a new link the two ends run digest sync (summary, then each sends what the other's digest
-// lacks) and only then count it as an adjacency, as MeshNode does. Records spread as gossipsub spreads
-// them (gossip.ts: what a node originates to every link, what it forwards over a mesh of degree D,
-// IHAVE/IWANT each heartbeat); the periodic digest sync repairs the rest. Records are shared objects, not signed envelopes: a virtual
-// run checks no signatures, and the intake's decisions do not depend on them. A message goes to the
-// node object that was the peer when it was sent: a restarted peer's new life never gets the old
-// life's traffic (its connections were reset).
+// heard). On a new link the two ends run digest sync as net/sync.ts does (summaries; when they differ,
+// digests, and each sends what the other's digest lacks) and only then count it as an adjacency, as
+// MeshNode does. Records spread as gossipsub spreads them (gossip.ts: what a node originates to every
+// link, what it forwards over a mesh of degree D, IHAVE/IWANT each heartbeat); the periodic digest sync
+// repairs the rest. Records are shared objects, not signed envelopes: a virtual run checks no
+// signatures, and the intake's decisions do not depend on them. A message goes to the node object that
+// was the peer when it was sent: a restarted peer's new life never gets the old life's traffic (its
+// connections were reset).
 //
 // A stall (a paused process) holds everything the node would read or write until it ends, then lets
 // it through in order; a peer that hears nothing for the dead interval drops the link meanwhile.
@@ -25,6 +28,7 @@ import { EventEmitter } from 'node:events'
 import { componentFrom, nextOwnVersion, RecordDB, recordKey, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
 import { RecordIntake } from '../../src/engine/intake.ts'
 import { Originator } from '../../src/engine/originator.ts'
+import { planRedial } from '../../src/engine/redial.ts'
 import type { Clock, Timer } from '../../src/clock.ts'
 import type { NetConfig } from '../../src/net/config.ts'
 import type { LocalState } from '../../src/net/mesh-node.ts'
@@ -50,6 +54,8 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   private backlog: Array<() => void> = []
   /** Neighbours with a live link; `synced` once the first digest sync on it completed (an adjacency). */
   private readonly links = new Map<string, { synced: boolean }>()
+  /** Peers being dialled. */
+  private readonly dialling = new Set<string>()
   private readonly intake: RecordIntake
   private readonly gossip: GossipMesh
   private readonly originator: Originator
@@ -61,7 +67,8 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
 
   constructor (
     readonly peerId: string,
-    readonly neighbours: readonly string[],
+    /** The peers it starts from (a daemon's bootstrap addresses); it learns the rest from records. */
+    readonly bootstrap: readonly string[],
     readonly clock: Clock,
     readonly config: NetConfig,
     private readonly around: VirtualSurroundings,
@@ -156,8 +163,8 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     return [...this.links].filter(([, link]) => link.synced).map(([peer]) => peer).sort()
   }
 
-  linked (peer: string): boolean {
-    return this.links.has(peer)
+  linkedPeers (): string[] {
+    return [...this.links.keys()]
   }
 
   updateLocalState (change: Partial<LocalState>, options: { announce?: boolean, status?: boolean } = {}): void {
@@ -217,32 +224,41 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     })
   }
 
-  /** Digest sync, initiator's side: our summary and digest go to `peer`. */
+  /** Digest sync, as net/sync.ts runs it: summaries first; digests and records only when they differ. */
   private syncWith (peer: string): void {
     const summary = this.db.summaryHash()
-    const digest = this.db.digest()
-    this.sendTo(peer, digestBytes(digest), (other) => { other.answerSync(this.peerId, summary, digest) })
+    this.sendTo(peer, summaryBytes, (other) => { other.answerSummary(this.peerId, summary) })
   }
 
-  /** Responder: what the initiator lacks goes back with our digest; equal databases end at once. */
-  private answerSync (from: string, summary: string, theirDigest: Digest): void {
+  /** Responder: our summary goes back; equal databases end the sync here (the case at rest). */
+  private answerSummary (from: string, theirs: string): void {
     if (!this.alive || !this.links.has(from)) return
-    if (summary === this.db.summaryHash()) {
-      this.synced(from)
-      this.sendTo(from, summaryBytes, (other) => { other.finishSync(this.peerId, [], undefined) })
-      return
-    }
+    const mine = this.db.summaryHash()
+    if (mine === theirs) this.synced(from)
+    this.sendTo(from, summaryBytes, (other) => { other.sendDigest(this.peerId, mine) })
+  }
+
+  /** Initiator: equal summaries end the sync; otherwise our digest goes over. */
+  private sendDigest (from: string, theirs: string): void {
+    if (!this.alive || !this.links.has(from)) return
+    if (theirs === this.db.summaryHash()) return this.synced(from)
+    const digest = this.db.digest()
+    this.sendTo(from, digestBytes(digest), (other) => { other.answerSync(this.peerId, digest) })
+  }
+
+  /** Responder: what the initiator lacks goes back, with our digest. */
+  private answerSync (from: string, theirDigest: Digest): void {
+    if (!this.alive || !this.links.has(from)) return
     const records = this.db.recordsMissingFrom(theirDigest)
     const digest = this.db.digest()
     this.sendTo(from, recordsBytes(records) + digestBytes(digest), (other) => { other.finishSync(this.peerId, records, digest) })
   }
 
   /** Initiator: takes what the responder sent, sends what the responder's digest lacks. */
-  private finishSync (from: string, records: readonly ShoalRecord[], theirDigest: Digest | undefined): void {
+  private finishSync (from: string, records: readonly ShoalRecord[], theirDigest: Digest): void {
     if (!this.alive || !this.links.has(from)) return
     for (const record of records) this.receive(record, from)
     this.synced(from)
-    if (theirDigest === undefined) return
     const missing = this.db.recordsMissingFrom(theirDigest)
     this.sendTo(from, recordsBytes(missing), (peer) => {
       if (!peer.links.has(this.peerId)) return
@@ -317,22 +333,46 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.receive(record, this.peerId)
   }
 
-  /** Links to overlay neighbours that are down and reachable both ways come up; unsynced links sync again. */
+  /** A redial round: the engine's plan (engine/redial.ts), as MeshNode makes it, carried out here. */
   private redial (): void {
+    const intake = this.intake
+    const plan = planRedial({
+      selfId: this.peerId,
+      connected: [...this.links.keys()].sort(),
+      synced: new Set(this.adjacentPeers()),
+      dialling: this.dialling,
+      announced: this.db.nodeRecord(this.peerId)?.adjacencies ?? [],
+      component: this.component(),
+      known: () => this.knownPeers(),
+      mayDial: (id) => intake.cutOff(id, this.clock.monotonicNow()) === undefined && !intake.refuses(id),
+    }, this.config, this.around.network.draw)
+    for (const peer of plan.resync) this.syncWith(peer)
+    if (plan.originate) this.originator.noteChange()
+    if (plan.dialBootstrap) for (const peer of this.bootstrap) this.dial(peer)
+    for (const peer of plan.dial) this.dial(peer)
+  }
+
+  /** The peer book: the bootstrap peers and every node with a record. */
+  private * knownPeers (): Iterable<string> {
+    yield * this.bootstrap
+    for (const record of this.db.nodeRecords()) yield record.nodeId
+  }
+
+  /** A dial: one round trip when the way is open both ways and the peer answers; else a timeout. */
+  private dial (peer: string): void {
+    if (this.dialling.has(peer) || this.links.has(peer) || peer === this.peerId) return
     const network = this.around.network
-    for (const [peer, link] of this.links) if (!link.synced) this.syncWith(peer)
-    for (const peer of this.neighbours) {
-      const other = this.around.node(peer)
-      if (this.links.has(peer) || other === undefined || !other.alive || peer < this.peerId) continue // the smaller id dials
-      if (!network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) continue
-      // A dial: one round trip, then both ends hold the connection.
-      const rttMs = network.latencyMs(this.peerId, peer) + network.latencyMs(peer, this.peerId)
-      this.clock.setTimer(() => {
-        if (!this.alive || !other.alive || this.stalled || other.stalled || !network.canSend(this.peerId, peer) || !network.canSend(peer, this.peerId)) return
-        this.linkUp(peer)
-        other.linkUp(this.peerId)
-      }, rttMs)
-    }
+    const other = this.around.node(peer)
+    const answers = (): boolean => other !== undefined && other.alive && !other.stalled && this.alive && !this.stalled &&
+      network.canSend(this.peerId, peer) && network.canSend(peer, this.peerId)
+    this.dialling.add(peer)
+    const connects = answers()
+    this.clock.setTimer(() => {
+      this.dialling.delete(peer)
+      if (!connects || !answers() || other === undefined) return
+      this.linkUp(peer)
+      other.linkUp(this.peerId)
+    }, connects ? network.latencyMs(this.peerId, peer) + network.latencyMs(peer, this.peerId) : this.config.dialTimeoutMs)
   }
 
   /** Anti-entropy: a digest sync with one linked neighbour, chosen by the network's stream. */
@@ -370,6 +410,6 @@ function recordsBytes (records: readonly ShoalRecord[]): number {
   for (const record of records) sum += recordBytes(record)
   return sum
 }
-function digestBytes (digest: Digest | undefined): number {
-  return summaryBytes + (digest?.size ?? 0) * 48
+function digestBytes (digest: Digest): number {
+  return summaryBytes + digest.size * 48
 }

@@ -39,6 +39,7 @@ import {
 } from '../core/index.ts'
 import { RecordIntake, type IngestResult } from '../engine/intake.ts'
 import { Originator } from '../engine/originator.ts'
+import { planRedial } from '../engine/redial.ts'
 import { systemClock } from '../clock.ts'
 import { openRecord, sealRecord } from './codec.ts'
 import { defaultNetConfig, validateNetConfig, type NetConfig } from './config.ts'
@@ -658,31 +659,25 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (peer !== undefined) void this.syncWith(peer)
   }
 
-  /** Below minNeighbours: dial known peers. Otherwise, now and then (healProbesPerRound), probe one known peer outside our component. */
+  /** A redial round: the engine's plan (engine/redial.ts), carried out over libp2p. */
   private redial (): void {
     if (this.stopped) return
-    const connectedPeers = this.connectedPeers()
-    // A connection whose first sync failed is no adjacency yet: sync again.
-    for (const peer of connectedPeers) if (!this.synced.has(peer)) void this.syncWith(peer)
-    // A connection stuck closing (its graceful close waits on a peer that does not answer) fires no
-    // close event for a long while, but it is no adjacency: say so without waiting for the event.
-    const announced = this.db.nodeRecord(this.peerId)?.adjacencies ?? []
-    const adjacent = connectedPeers.filter((peer) => this.synced.has(peer))
-    if (adjacent.length !== announced.length || adjacent.some((peer, i) => peer !== announced[i])) this.scheduleOriginate()
-    const connected = new Set(connectedPeers)
-    const component = this.component()
-    const wanted = Math.max(0, this.config.minNeighbours - connected.size - this.dialling.size)
-    const probing = wanted === 0 && Math.random() < this.config.healProbesPerRound / component.size
-    const budget = Math.max(0, this.config.dialsPerRoundMax - this.dialling.size)
-    if (connected.size === 0 && this.dialling.size === 0) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
-    // Most rounds of a formed node dial nothing: the peer book (every node known) is walked only when
-    // a round dials. Walked every round, it was O(N) per node per round, O(N²) for a fleet in one process.
-    if ((wanted === 0 && !probing) || budget === 0) return
-    const known = [...this.peerBook.keys()].filter((id) =>
-      id !== this.peerId && !connected.has(id) && !this.dialling.has(id) && this.cutOff(id) === undefined && !this.refuses(id))
-    const outside = probing ? known.filter((id) => !component.has(id)) : []
-    const targets = shuffle(wanted > 0 ? known : outside).slice(0, Math.min(Math.max(wanted, 1), budget))
-    for (const id of targets) void this.dialKnown(id)
+    const plan = planRedial({
+      selfId: this.peerId,
+      connected: this.connectedPeers(),
+      synced: this.synced,
+      dialling: this.dialling,
+      // A connection stuck closing (its graceful close waits on a peer that does not answer) fires no
+      // close event for a long while, but it is no adjacency: the plan says so without waiting for it.
+      announced: this.db.nodeRecord(this.peerId)?.adjacencies ?? [],
+      component: this.component(),
+      known: () => this.peerBook.keys(),
+      mayDial: (id) => this.cutOff(id) === undefined && !this.refuses(id),
+    }, this.config, Math.random)
+    for (const peer of plan.resync) void this.syncWith(peer)
+    if (plan.originate) this.scheduleOriginate()
+    if (plan.dialBootstrap) for (const address of this.init.bootstrap ?? []) void this.dialAddress(address)
+    for (const id of plan.dial) void this.dialKnown(id)
   }
 
   private async dialKnown (peerId: string): Promise<void> {
@@ -726,14 +721,4 @@ function monotonicNow (): number {
 
 function bump (counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1
-}
-
-function shuffle<T> (items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    const swap = items[i] as T
-    items[i] = items[j] as T
-    items[j] = swap
-  }
-  return items
 }
