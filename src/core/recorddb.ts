@@ -70,9 +70,11 @@ export class RecordDB {
   private policyChangeCount = 0
   /** Bumped only by node-record changes placement can see (`samePlacementInputs`). */
   private nodePlacementChangeCount = 0
+  /** Bumped only when the set of nodes with a record changes (a first record, an expiry). */
+  private nodeSetChangeCount = 0
   private policyDigestCache: { readonly revision: number, readonly hash: string } | undefined
   private summaryCache: { readonly revision: number, readonly hash: string } | undefined
-  private readonly derivedCaches = { placement: new DerivedValues(), topology: new DerivedValues(), policy: new DerivedValues(), nodes: new DerivedValues() }
+  private readonly derivedCaches = { placement: new DerivedValues(), topology: new DerivedValues(), policy: new DerivedValues(), nodes: new DerivedValues(), members: new DerivedValues() }
   /**
    * The last topology changes, one per topology revision: the node whose record changed and whether
    * it dropped an adjacency it listed (`undefined` node: anything else, an Admission or an expiry).
@@ -109,10 +111,11 @@ export class RecordDB {
    * admission (a node's component, the admitted set), which a new Service fragment does not change.
    * At 200 nodes every policy change made each node walk the whole graph again (0.15 s per change).
    * With `scope: 'policy'`, once per policy revision: for what reads only the policies; with 'nodes',
-   * once per revision of what placement reads of node records alone.
+   * once per revision of what placement reads of node records alone; with 'members', once per change
+   * to which nodes have a record.
    */
-  derived<T> (key: string, compute: () => T, scope: 'placement' | 'topology' | 'policy' | 'nodes' = 'placement'): T {
-    const revisions = { placement: this.placementRevision, topology: this.topologyChangeCount, policy: this.policyChangeCount, nodes: this.nodePlacementChangeCount }
+  derived<T> (key: string, compute: () => T, scope: 'placement' | 'topology' | 'policy' | 'nodes' | 'members' = 'placement'): T {
+    const revisions = { placement: this.placementRevision, topology: this.topologyChangeCount, policy: this.policyChangeCount, nodes: this.nodePlacementChangeCount, members: this.nodeSetChangeCount }
     return this.derivedCaches[scope].get(revisions[scope], key, compute)
   }
 
@@ -132,6 +135,7 @@ export class RecordDB {
         this.policyChangeCount++
       } else {
         this.nodePlacementChangeCount++
+        this.nodeSetChangeCount++
       }
       return 'added'
     }
@@ -224,6 +228,7 @@ export class RecordDB {
       this.changeCount++
       this.noteTopologyChange(undefined, true)
       this.nodePlacementChangeCount++
+      this.nodeSetChangeCount++
     }
     return removed
   }
