@@ -15,6 +15,7 @@ import '../src/polyfill.ts'
 import type { ServiceSpec } from '../src/core/index.ts'
 import { fastNetConfig } from '../src/net/config.ts'
 import { components, converged, crashNode, heal, partition, startFleet, stopFleet, waitFor, waitForFleet, type Fleet } from '../src/testing/index.ts'
+import { originationsQuietFor } from '../sim/fleet.ts'
 import { VirtualFleet } from '../sim/virtual/fleet.ts'
 import { defaultNetworkModel } from '../sim/virtual/network.ts'
 
@@ -82,7 +83,9 @@ async function virtualRound (count: number, seed: number): Promise<Figures> {
   const fleet = await VirtualFleet.start({ nodes: count, seed, degree: 1, model })
   try {
     await fleet.runUntil(() => fleet.componentCount() === 1 && fleet.converged(), 180_000, 50)
-    await fleet.clock.advance(2_000)
+    // At rest, as the libp2p fleet is after its 2 s (its nodes start one by one, in wall time; these
+    // all at once, and still dial up to minNeighbours for a few rounds after one component).
+    await fleet.runUntil(originationsQuietFor(fleet, 2_000), 120_000, 50)
     await fleet.publish(web(1))
     const apply = await fleet.runUntil(() => fleet.converged() && fleet.running('web') === 3, 60_000, 1) as number
     await fleet.clock.advance(2_000)

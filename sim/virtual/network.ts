@@ -13,6 +13,9 @@
 import { seededRandom } from '../../src/testing/random.ts'
 import type { VirtualClock } from '../virtual-clock.ts'
 
+/** What a message is: a record pushed or fetched by gossip, gossip control, digest sync, a connection reset. */
+export type MessageKind = 'gossip' | 'ihave' | 'iwant' | 'graft' | 'prune' | 'sync' | 'reset'
+
 export interface NetworkModel {
   /** Every message takes at least this long. */
   readonly latencyFloorMs: number
@@ -44,6 +47,8 @@ export class VirtualNetwork {
   private readonly sendingUntil = new Map<string, number>()
   messages = 0
   bytes = 0
+  /** Messages sent, by kind. */
+  readonly byKind = new Map<MessageKind, number>()
 
   /** `zoneOf` places nodes in zones, for `betweenZones` latency. */
   constructor (readonly clock: VirtualClock, seed: number, readonly model: NetworkModel = defaultNetworkModel, private readonly zoneOf: (node: string) => string | undefined = () => undefined) {
@@ -54,9 +59,10 @@ export class VirtualNetwork {
    * Sends a message of `bytes`: `deliver` runs at the receiver after the latency (and the sender's
    * uplink queue), unless the message is lost or cut.
    */
-  send (from: string, to: string, bytes: number, deliver: () => void): void {
+  send (kind: MessageKind, from: string, to: string, bytes: number, deliver: () => void): void {
     if (!this.canSend(from, to) || (this.model.loss > 0 && this.random() < this.model.loss)) return
     this.messages++
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1)
     this.bytes += bytes
     const arrivesAt = this.departsAt(from, bytes) + this.latencyMs(from, to)
     const handledAt = this.handledAt(to, arrivesAt)

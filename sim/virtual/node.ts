@@ -34,7 +34,7 @@ import type { NetConfig } from '../../src/net/config.ts'
 import type { LocalState } from '../../src/net/mesh-node.ts'
 import type { ReconcilerMesh } from '../../src/daemon/reconciler.ts'
 import { GossipMesh, gossipDegrees } from './gossip.ts'
-import type { VirtualNetwork } from './network.ts'
+import type { MessageKind, VirtualNetwork } from './network.ts'
 
 /** What a node needs of the fleet around it: the network, and its peers by id. */
 export interface VirtualSurroundings {
@@ -100,7 +100,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     for (const timer of this.timers) timer.cancel()
     this.backlog = []
     this.stalledUntil = -Infinity // the kernel resets the connections of a dead process, paused or not
-    for (const peer of this.links.keys()) this.sendTo(peer, resetBytes, (other) => { other.linkDown(this.peerId) })
+    for (const peer of this.links.keys()) this.sendTo('reset', peer, resetBytes, (other) => { other.linkDown(this.peerId) })
     this.links.clear()
   }
 
@@ -144,12 +144,12 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     else io()
   }
 
-  /** A message to `peer`: `act` runs at that node (the one that is `peer` now) when it arrives and is read. */
-  private sendTo (peer: string, bytes: number, act: (node: VirtualNode) => void): void {
+  /** A message of `kind` to `peer`: `act` runs at that node (the one that is `peer` now) when it arrives and is read. */
+  private sendTo (kind: MessageKind, peer: string, bytes: number, act: (node: VirtualNode) => void): void {
     const target = this.around.node(peer)
     if (target === undefined) return
     this.whenAwake(() => {
-      this.around.network.send(this.peerId, peer, bytes, () => {
+      this.around.network.send(kind, this.peerId, peer, bytes, () => {
         if (target.alive) target.whenAwake(() => { if (target.alive) act(target) })
       })
     })
@@ -203,15 +203,15 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     for (const peer of plan.graft) this.graft(peer)
     for (const peer of plan.prune) {
       this.gossip.drop(peer)
-      this.sendTo(peer, controlBytes, (other) => { other.gossip.drop(this.peerId) })
+      this.sendTo('prune', peer, controlBytes, (other) => { other.gossip.drop(this.peerId) })
     }
     const offered = plan.offered
-    for (const peer of plan.lazy) this.sendTo(peer, controlBytes + idBytes * offered.length, (other) => { other.answerIhave(this.peerId, offered) })
+    for (const peer of plan.lazy) this.sendTo('ihave', peer, controlBytes + idBytes * offered.length, (other) => { other.answerIhave(this.peerId, offered) })
   }
 
   private graft (peer: string): void {
     this.gossip.peers.add(peer)
-    this.sendTo(peer, controlBytes, (other) => { if (other.links.has(this.peerId)) other.gossip.peers.add(this.peerId) })
+    this.sendTo('graft', peer, controlBytes, (other) => { if (other.links.has(this.peerId)) other.gossip.peers.add(this.peerId) })
   }
 
   /** IHAVE: asks for (IWANT) what we do not hold; the records come back a round trip later. */
@@ -219,15 +219,15 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     if (!this.links.has(from)) return
     const wanted = offered.filter((record) => this.db.get(recordKey(record)) !== record)
     if (wanted.length === 0) return
-    this.sendTo(from, controlBytes + idBytes * wanted.length, (peer) => {
-      peer.sendTo(this.peerId, recordsBytes(wanted), (self) => { for (const record of wanted) self.receive(record, from, true) })
+    this.sendTo('iwant', from, controlBytes + idBytes * wanted.length, (peer) => {
+      peer.sendTo('gossip', this.peerId, recordsBytes(wanted), (self) => { for (const record of wanted) self.receive(record, from, true) })
     })
   }
 
   /** Digest sync, as net/sync.ts runs it: summaries first; digests and records only when they differ. */
   private syncWith (peer: string): void {
     const summary = this.db.summaryHash()
-    this.sendTo(peer, summaryBytes, (other) => { other.answerSummary(this.peerId, summary) })
+    this.sendTo('sync', peer, summaryBytes, (other) => { other.answerSummary(this.peerId, summary) })
   }
 
   /** Responder: our summary goes back; equal databases end the sync here (the case at rest). */
@@ -235,7 +235,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     if (!this.alive || !this.links.has(from)) return
     const mine = this.db.summaryHash()
     if (mine === theirs) this.synced(from)
-    this.sendTo(from, summaryBytes, (other) => { other.sendDigest(this.peerId, mine) })
+    this.sendTo('sync', from, summaryBytes, (other) => { other.sendDigest(this.peerId, mine) })
   }
 
   /** Initiator: equal summaries end the sync; otherwise our digest goes over. */
@@ -243,7 +243,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     if (!this.alive || !this.links.has(from)) return
     if (theirs === this.db.summaryHash()) return this.synced(from)
     const digest = this.db.digest()
-    this.sendTo(from, digestBytes(digest), (other) => { other.answerSync(this.peerId, digest) })
+    this.sendTo('sync', from, digestBytes(digest), (other) => { other.answerSync(this.peerId, digest) })
   }
 
   /** Responder: what the initiator lacks goes back, with our digest. */
@@ -251,7 +251,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     if (!this.alive || !this.links.has(from)) return
     const records = this.db.recordsMissingFrom(theirDigest)
     const digest = this.db.digest()
-    this.sendTo(from, recordsBytes(records) + digestBytes(digest), (other) => { other.finishSync(this.peerId, records, digest) })
+    this.sendTo('sync', from, recordsBytes(records) + digestBytes(digest), (other) => { other.finishSync(this.peerId, records, digest) })
   }
 
   /** Initiator: takes what the responder sent, sends what the responder's digest lacks. */
@@ -260,7 +260,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     for (const record of records) this.receive(record, from)
     this.synced(from)
     const missing = this.db.recordsMissingFrom(theirDigest)
-    this.sendTo(from, recordsBytes(missing), (peer) => {
+    this.sendTo('sync', from, recordsBytes(missing), (peer) => {
       if (!peer.links.has(this.peerId)) return
       for (const record of missing) peer.receive(record, this.peerId)
       peer.synced(this.peerId)
@@ -301,7 +301,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     // Our own to every link (floodPublish), a forwarded one over the mesh.
     for (const peer of source === this.peerId ? this.links.keys() : this.gossip.peers) {
       if (peer === source) continue
-      this.sendTo(peer, recordBytes(record), (other) => { other.receive(record, this.peerId, true) })
+      this.sendTo('gossip', peer, recordBytes(record), (other) => { other.receive(record, this.peerId, true) })
     }
     return true
   }
