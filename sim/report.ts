@@ -35,7 +35,7 @@ ${rows}
 
 /** The run's engine, seed and times: wall time, and for the virtual engine virtual time, events and the trace. */
 export function describeRun (report: ScenarioReport): string {
-  const wall = `${(report.wallMs / 1000).toFixed(1)} s wall`
+  const wall = `${(report.wallMs / 1000).toFixed(1)} s wall, peak RSS ${report.peakRssMB} MB`
   if (report.engine !== 'virtual') return `engine libp2p, seed ${report.seed}: ${wall}`
   const events = report.events ?? 0
   return `engine virtual, seed ${report.seed}: ${(report.simulatedMs / 1000).toFixed(1)} s virtual in ${wall}; ${events} events (${Math.round(events / Math.max(report.wallMs / 1000, 0.001))}/s); trace ${report.traceHash ?? '-'}`

@@ -47,6 +47,8 @@ export interface ScenarioReport {
   readonly wallMs: number
   /** The engine's time the run took (equal to wall time, roughly, on libp2p). */
   readonly simulatedMs: number
+  /** The process's peak resident memory at the end of the run (MB): what the simulation needed. */
+  readonly peakRssMB: number
   /** Virtual engine: events (timers and messages) run, and a hash of every origination (same seed, same hash). */
   readonly events?: number
   readonly traceHash?: string
@@ -164,7 +166,7 @@ export async function runScenario (scenario: Scenario, options: RunOptions): Pro
   const traceHash = fleet.traceHash()
   return {
     engine, seed: options.seed, nodes: options.nodes, steps, verdict: failure === undefined ? 'pass' : 'fail', ...(failure === undefined ? {} : { failure }),
-    wallMs: performance.now() - wallStart, simulatedMs: fleet.now() - simulatedStart,
+    wallMs: performance.now() - wallStart, simulatedMs: fleet.now() - simulatedStart, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     ...(engine === 'virtual' ? { events: fleet.events() } : {}), ...(traceHash === undefined ? {} : { traceHash }),
   }
 }
