@@ -129,7 +129,7 @@ describe('the daemon and its data dir', () => {
       const snapshot = await readFile(records)
       for (let i = 0; i < 3; i++) {
         daemon.mesh.updateLocalState({ labels: { step: String(i) } })
-        await waitFor(`change ${i} appended`, () => statSync(log).size > 0 && daemon.mesh.db.nodeRecord(daemon.mesh.peerId)?.labels.step === String(i), 5_000)
+        await waitFor(`change ${i} appended`, () => isFile(log) && statSync(log).size > 0 && daemon.mesh.db.nodeRecord(daemon.mesh.peerId)?.labels.step === String(i), 5_000)
         await new Promise((resolve) => setTimeout(resolve, 1_200)) // a save tick
       }
       expect(await readFile(records)).toEqual(snapshot)
