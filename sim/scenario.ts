@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import { workloadHash, type PolicyKind, type PolicySpec, type ServiceSpec } from '../src/core/index.ts'
 import { InputError } from '../src/yaml-input.ts'
+import { excessReplicasIn } from '../src/testing/fleet.ts'
 import { seededRandom } from '../src/testing/random.ts'
 import { agreementShare, originationsQuietFor, runningResources, type EngineName, type SimFleet } from './fleet.ts'
 import { Libp2pSimFleet, libp2pMaxNodes } from './libp2p-fleet.ts'
@@ -356,16 +357,7 @@ async function checkExpectations (fleet: SimFleet, expectation: Extract<Step, { 
 
 /** Services running more replicas than they ask for within one component: what must never stay. */
 function excessReplicas (fleet: SimFleet, services: readonly ServiceSpec[]): string[] {
-  const problems: string[] = []
-  for (const group of fleet.components()) {
-    const running = runningResources(fleet, group)
-    for (const service of services) {
-      if (service.replicas === 'all') continue
-      const count = running.filter((id) => id.startsWith(`${service.name}@`)).length
-      if (count > service.replicas) problems.push(`${service.name}: ${count} running, ${service.replicas} wanted, in a component of ${group.length}`)
-    }
-  }
-  return problems
+  return excessReplicasIn(fleet.components(), (group) => runningResources(fleet, group), services)
 }
 
 function describeStep (step: Step): string {

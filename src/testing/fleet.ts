@@ -243,12 +243,17 @@ export function runningResources (fleet: Fleet, nodes: Iterable<number> = fleet.
 
 /** Services running more replicas than they ask for within one component: what must never stay. */
 export function excessReplicas (fleet: Fleet, services: readonly ServiceSpec[]): string[] {
+  return excessReplicasIn(components(fleet), (group) => runningResources(fleet, group), services)
+}
+
+/** `excessReplicas` over any fleet: its components, and the resource ids running in each. */
+export function excessReplicasIn (groups: readonly number[][], running: (group: readonly number[]) => readonly string[], services: readonly ServiceSpec[]): string[] {
   const problems: string[] = []
-  for (const group of components(fleet)) {
-    const running = runningResources(fleet, group)
+  for (const group of groups) {
+    const ids = running(group)
     for (const service of services) {
       if (service.replicas === 'all') continue
-      const count = running.filter((id) => id.startsWith(`${service.name}@`)).length
+      const count = ids.filter((id) => id.startsWith(`${service.name}@`)).length
       if (count > service.replicas) problems.push(`${service.name}: ${count} running, ${service.replicas} wanted, in a component of ${group.length}`)
     }
   }
