@@ -98,10 +98,15 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
     for (const [i, id] of ids.entries()) {
       this.offsetsMs.push(this.options.clockOffsetMs?.(i) ?? 0)
       // Each node's clock: the fleet's, its wall time shifted by the node's offset (which may change).
+      // Its timers run once its processor is free (network.ts `whenFree`; at once without a processing cost).
       this.clocks.push({
         wallNow: () => this.clock.wallNow() + (this.offsetsMs[i] as number),
         monotonicNow: () => this.clock.monotonicNow(),
-        setTimer: (fn, ms) => this.clock.setTimer(fn, ms),
+        setTimer: (fn, ms) => {
+          let cancelled = false
+          const timer = this.clock.setTimer(() => { this.network.whenFree(id, () => { if (!cancelled) fn() }) }, ms)
+          return { cancel: () => { cancelled = true; timer.cancel() } }
+        },
       })
       this.nodeLabels.push(this.options.labels?.(i) ?? { zone: `zone-${i % zones}` })
       this.makeNode(i, id, [...(links[i] as Set<number>)].sort((a, b) => a - b).map((j) => ids[j] as string), 1)

@@ -82,6 +82,24 @@ export class VirtualNetwork {
     return done
   }
 
+  /**
+   * Runs one of `node`'s own tasks (a timer that came due) once its processor has handled the messages
+   * queued before it, as an event loop runs a due timer after the I/O already waiting. Without this a
+   * node's rounds fired on time however far behind its messages were, and nothing slowed a flood down:
+   * at 50 nodes on a shared processor the queue grew without end (docs/benchmarks.md, calibration).
+   */
+  whenFree (node: string, task: () => void): void {
+    const costMs = this.model.processingMs ?? 0
+    if (costMs === 0) return task()
+    // The task occupies the processor as a message does (a round, a flood, a reconciler run: none free).
+    const processor = this.model.sharedProcessor === true ? '' : node
+    const now = this.clock.monotonicNow()
+    const startsAt = Math.max(now, this.busyUntil.get(processor) ?? 0)
+    this.busyUntil.set(processor, startsAt + costMs)
+    if (startsAt <= now) return task()
+    this.clock.setTimer(task, startsAt - now)
+  }
+
   /** When a message of `bytes` sent now has left `from` (its uplink's queue, in send order). */
   private departsAt (from: string, bytes: number): number {
     const now = this.clock.monotonicNow()
