@@ -243,18 +243,14 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
 
   /**
    * Splits the live nodes into `groups` (indices): messages between groups are dropped (`oneWay`: only
-   * from the first group to the others), and each end of a link across the cut drops it once it has
-   * heard nothing for the dead interval.
+   * from the first group to the others), and a link across the cut is dropped once an end has heard
+   * nothing on it for the dead interval.
    */
   async partition (groups: ReadonlyArray<readonly number[]>, options: { oneWay?: boolean } = {}): Promise<void> {
     const groupOf = new Map<string, number>()
     groups.forEach((group, g) => { for (const index of group) groupOf.set(this.nodes[index]?.peerId ?? '', g) })
     this.network.splitInto(groupOf, options.oneWay === true)
-    for (const node of this.nodes) {
-      for (const peer of node.linkedPeers()) {
-        if (!this.network.canSend(node.peerId, peer) || !this.network.canSend(peer, node.peerId)) this.dropWhenSilent(node, peer)
-      }
-    }
+    // Links across the cut stay up until each end's liveness finds them silent for the dead interval.
   }
 
   /** Lifts every cut: the next redial rounds bring the links back, digest sync repairs the rest. */
@@ -269,15 +265,6 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
   /** Node `index`'s wall clock jumps by `byMs` (its timers and monotonic time do not). */
   skewClock (index: number, byMs: number): void {
     this.offsetsMs[index] = (this.offsetsMs[index] ?? 0) + byMs
-  }
-
-  private dropWhenSilent (node: VirtualNode, peer: string): void {
-    const { deadIntervalMs, helloIntervalMs } = this.config
-    this.clock.setTimer(() => {
-      if (this.network.canSend(node.peerId, peer) && this.network.canSend(peer, node.peerId)) return
-      node.linkDown(peer)
-      this.byId.get(peer)?.linkDown(node.peerId)
-    }, deadIntervalMs + this.network.draw() * helloIntervalMs)
   }
 
   /** How many groups the live nodes form (1: one component of every live node). */

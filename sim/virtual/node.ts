@@ -21,8 +21,10 @@
 // was the peer when it was sent: a restarted peer's new life never gets the old life's traffic (its
 // connections were reset).
 //
-// A stall (a paused process) holds everything the node would read or write until it ends, then lets
-// it through in order; a peer that hears nothing for the dead interval drops the link meanwhile.
+// Liveness is modelled, not sent: every hello interval a node checks whether anything could have been
+// heard on each link, and drops one silent for the dead interval (a silent cut, a stalled peer, a crash
+// whose reset was lost). A stall (a paused process) holds everything the node would read or write
+// until it ends, then lets it through in order.
 
 import { EventEmitter } from 'node:events'
 import { componentFrom, nextOwnVersion, RecordDB, recordKey, type Digest, type Labels, type NodeRecord, type NodeVersion, type ShoalRecord } from '../../src/core/index.ts'
@@ -53,7 +55,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   private stalledUntil = -Infinity
   private backlog: Array<() => void> = []
   /** Neighbours with a live link; `synced` once the first digest sync on it completed (an adjacency). */
-  private readonly links = new Map<string, { synced: boolean }>()
+  private readonly links = new Map<string, Link>()
   /** Peers being dialled. */
   private readonly dialling = new Set<string>()
   private readonly intake: RecordIntake
@@ -89,6 +91,7 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     this.every(this.config.redialIntervalMs, phaseMs, () => { this.redial() })
     this.every(this.config.syncIntervalMs, phaseMs, () => { this.syncWithOne() })
     this.every(this.config.gossipHeartbeatMs, phaseMs, () => { this.heartbeat() })
+    this.every(this.config.helloIntervalMs, phaseMs, () => { this.checkLiveness() })
     this.originate()
   }
 
@@ -118,12 +121,23 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     const now = this.clock.monotonicNow()
     this.stalledUntil = Math.max(this.stalledUntil, now + ms)
     this.clock.setTimer(() => { this.resume() }, ms)
+  }
+
+  /**
+   * Liveness, every hello interval: a link on which nothing can have been heard (its peer dead, stalled,
+   * or cut off from us) since a check one hello interval short of the dead interval ago is dropped, at
+   * both ends (the connection closes). Keepalives themselves are not sent: they would only say that.
+   * This is what drops a link across a silent cut, to a stalled node, or to a crashed one whose reset
+   * was lost.
+   */
+  private checkLiveness (): void {
+    const now = this.clock.monotonicNow()
     const { deadIntervalMs, helloIntervalMs } = this.config
-    for (const peer of this.links.keys()) {
-      // Silence since the stall began (the last hello the peer heard came up to one interval before).
-      this.clock.setTimer(() => {
-        if (this.alive && this.stalled && this.links.has(peer)) this.dropLink(peer)
-      }, deadIntervalMs - this.around.network.draw() * helloIntervalMs)
+    for (const [peer, link] of this.links) {
+      const heard = link.node.alive && !link.node.stalled && this.around.network.canSend(peer, this.peerId)
+      if (heard) link.silentSinceMs = undefined
+      else if (link.silentSinceMs === undefined) link.silentSinceMs = now
+      else if (now - link.silentSinceMs >= deadIntervalMs - helloIntervalMs) this.dropLink(peer)
     }
   }
 
@@ -163,10 +177,6 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     return [...this.links].filter(([, link]) => link.synced).map(([peer]) => peer).sort()
   }
 
-  linkedPeers (): string[] {
-    return [...this.links.keys()]
-  }
-
   updateLocalState (change: Partial<LocalState>, options: { announce?: boolean, status?: boolean } = {}): void {
     this.localState = { ...this.localState, ...change }
     if (options.announce === false || !this.alive) return
@@ -186,7 +196,9 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
   /** A link to `peer` is up (both ends call this): sync on it, then it is an adjacency. */
   linkUp (peer: string): void {
     if (!this.alive || this.links.has(peer) || this.intake.cutOff(peer, this.clock.monotonicNow()) !== undefined) return
-    this.links.set(peer, { synced: false })
+    const node = this.around.node(peer)
+    if (node === undefined) return
+    this.links.set(peer, { synced: false, node, silentSinceMs: undefined })
     for (const graft of this.gossip.topUp([peer], this.around.network.draw)) this.graft(graft)
     this.originator.noteChange()
     if (peer < this.peerId) this.syncWith(peer) // one end starts it, as the dialler does
@@ -392,6 +404,14 @@ export class VirtualNode extends EventEmitter<{ 'record:merged': [record: ShoalR
     }
     this.timers.push(this.clock.setTimer(run, phaseMs % intervalMs))
   }
+}
+
+/** A connection to a peer: to the node that was the peer when it came up (a restart is a new node). */
+interface Link {
+  synced: boolean
+  readonly node: VirtualNode
+  /** Since when (a liveness check) nothing can have been heard on it; undefined while it is heard. */
+  silentSinceMs: number | undefined
 }
 
 /** Message sizes for the traffic counters and the uplink model: roughly what the libp2p engine sends. */
