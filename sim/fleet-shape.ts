@@ -1,10 +1,10 @@
 // The operator's own fleet, for `shoal sim` (issue 25): "what happens to my fleet when zone b fails"
 // is one command. The shape comes from files the operator has:
 //
-//   --labels FILE        a YAML (or JSON) list with one entry per node: `{ labels: { zone: a } }`, or
-//                        `{ labels: {…}, count: 100 }` for 100 such nodes. `shoal get nodes --json`
-//                        writes such a list (other fields are ignored), so a live fleet's shape is one
-//                        redirect away.
+//   --labels FILE        a YAML (or JSON) list with one entry per node: `{ labels: { zone: a }, slots: 4 }`
+//                        (slots 10 if not given), or `{ labels: {…}, count: 100 }` for 100 such nodes.
+//                        `shoal get nodes --json` writes such a list (other fields are ignored), so a
+//                        live fleet's shape is one redirect away.
 //   --policies FILE      policy files as `shoal apply -f` takes them.
 //   --from-cluster DIR   a daemon's data directory: the node records and policies it holds (each
 //                        record's signature checked, as at the daemon's start).
@@ -25,6 +25,8 @@ import type { Scenario, Step } from './scenario-file.ts'
 export interface FleetShape {
   /** One label map per node, when the shape says how many nodes and how each is labelled. */
   readonly labels?: Labels[]
+  /** Each node's slots, beside `labels` (10 where a file does not say). */
+  readonly slots?: number[]
   /** Service policies to apply before the scenario's steps. */
   readonly policies?: ServiceSpec[]
   /** Where the shape came from, for the run's first line. */
@@ -34,6 +36,7 @@ export interface FleetShape {
 const labelValue = z.string().max(253)
 const labelsFileSchema = z.array(z.object({
   labels: z.record(z.string().min(1).max(63), labelValue),
+  slots: z.number().int().min(0).max(10_000).optional(),
   count: z.number().int().min(1).max(100_000).optional(),
 })).min(1)
 
@@ -43,18 +46,18 @@ export async function loadFleetShape (options: { policies?: string, labels?: str
     throw new InputError('--from-cluster takes labels and policies from the cluster; leave out --labels and --policies')
   }
   if (options.fromCluster !== undefined) return await fromCluster(options.fromCluster)
-  const labels = options.labels === undefined ? undefined : parseLabelsFile(await readText(options.labels), options.labels)
+  const nodes = options.labels === undefined ? undefined : parseLabelsFile(await readText(options.labels), options.labels)
   const policies = options.policies === undefined ? undefined : servicesOf(parsePolicyFile(await readText(options.policies), options.policies))
-  const source = [labels === undefined ? '' : `labels from ${options.labels}`, policies === undefined ? '' : `${policies.length} services from ${options.policies}`].filter((part) => part !== '').join(', ')
-  return { ...(labels === undefined ? {} : { labels }), ...(policies === undefined ? {} : { policies }), ...(source === '' ? {} : { source }) }
+  const source = [nodes === undefined ? '' : `nodes from ${options.labels}`, policies === undefined ? '' : `${policies.length} services from ${options.policies}`].filter((part) => part !== '').join(', ')
+  return { ...(nodes ?? {}), ...(policies === undefined ? {} : { policies }), ...(source === '' ? {} : { source }) }
 }
 
-/** A labels file's entries, `count` expanded: one label map per node. */
-export function parseLabelsFile (text: string, fileName: string): Labels[] {
+/** A labels file's entries, `count` expanded: each node's labels and slots. */
+export function parseLabelsFile (text: string, fileName: string): { labels: Labels[], slots: number[] } {
   const entries = parseYamlDocument(labelsFileSchema, text, fileName)
-  const labels = entries.flatMap((entry) => Array.from({ length: entry.count ?? 1 }, () => entry.labels))
-  if (labels.length > 100_000) throw new InputError(`${fileName}: ${labels.length} nodes, more than 100000`)
-  return labels
+  const nodes = entries.flatMap((entry) => Array.from({ length: entry.count ?? 1 }, () => entry))
+  if (nodes.length > 100_000) throw new InputError(`${fileName}: ${nodes.length} nodes, more than 100000`)
+  return { labels: nodes.map((node) => node.labels), slots: nodes.map((node) => node.slots ?? 10) }
 }
 
 async function readText (file: string): Promise<string> {
@@ -87,7 +90,7 @@ async function fromCluster (dataDir: string): Promise<FleetShape> {
   const nodes = db.nodeRecords().sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1))
   if (nodes.length === 0) throw new InputError(`${dataDir}: no node records in it (is it a shoal daemon's data dir?)`)
   const policies = servicesOf(db.policies().flatMap((fragment) => (fragment.body === null ? [] : [fragment.body])))
-  return { labels: nodes.map((node) => node.labels), policies, source: `${nodes.length} nodes and ${policies.length} services from ${dataDir}` }
+  return { labels: nodes.map((node) => node.labels), slots: nodes.map((node) => node.slots), policies, source: `${nodes.length} nodes and ${policies.length} services from ${dataDir}` }
 }
 
 /** The scenario with `policies` applied first (and converged on) when there are any. */

@@ -19,8 +19,10 @@ export class Libp2pSimFleet implements SimFleet {
 
   private constructor (readonly fleet: Fleet, private readonly nodeLabels: ReadonlyArray<Readonly<Record<string, string>>>) {}
 
-  static async start (labels: ReadonlyArray<Readonly<Record<string, string>>>, options: { transport?: 'memory' | 'tcp', stallable?: boolean } = {}): Promise<Libp2pSimFleet> {
-    const fleet = await startFleet(labels.length, (i) => ({ ...labels[i] }), options.transport ?? 'memory', { stallable: options.stallable ?? false })
+  static async start (labels: ReadonlyArray<Readonly<Record<string, string>>>, options: { transport?: 'memory' | 'tcp', stallable?: boolean, slots?: (index: number) => number } = {}): Promise<Libp2pSimFleet> {
+    const fleet = await startFleet(labels.length, (i) => ({ ...labels[i] }), options.transport ?? 'memory', {
+      stallable: options.stallable ?? false, ...(options.slots === undefined ? {} : { slots: options.slots }),
+    })
     return new Libp2pSimFleet(fleet, labels)
   }
 

@@ -62,6 +62,8 @@ export interface RunOptions {
   readonly transport?: 'memory' | 'tcp'
   /** Each node's labels (the fleet's shape); by default zone=a, b, c… in turn over the scenario's zones. */
   readonly labels?: ReadonlyArray<Readonly<Record<string, string>>>
+  /** Each node's slots (10 where not given). */
+  readonly slots?: ReadonlyArray<number>
   readonly onStep?: (report: StepReport) => void
 }
 
@@ -102,10 +104,11 @@ export function zoneLabels (nodes: number, zones: number): Array<Record<string, 
 }
 
 async function startEngine (scenario: Scenario, options: RunOptions, engine: EngineName, labels: ReadonlyArray<Readonly<Record<string, string>>>): Promise<SimFleet> {
+  const slots = (index: number): number => options.slots?.[index] ?? 10
   if (engine === 'libp2p') {
-    return await Libp2pSimFleet.start(labels, { transport: options.transport ?? 'memory', stallable: scenario.steps.some((step) => 'stall' in step) })
+    return await Libp2pSimFleet.start(labels, { transport: options.transport ?? 'memory', stallable: scenario.steps.some((step) => 'stall' in step), slots })
   }
-  return await VirtualFleet.start({ nodes: options.nodes, seed: options.seed, labels: (i) => labels[i] ?? {}, ...virtualNetwork(scenario.network) })
+  return await VirtualFleet.start({ nodes: options.nodes, seed: options.seed, labels: (i) => labels[i] ?? {}, slots, ...virtualNetwork(scenario.network) })
 }
 
 /** The scenario's network options as the virtual network's model (its defaults where not given). */

@@ -89,20 +89,22 @@ describe('the virtual engine runs scenario files', () => {
 
 describe('the operator\'s own fleet', () => {
   it('a labels file gives each node its labels (count expands an entry; `shoal get nodes --json` fields are ignored)', () => {
-    const labels = parseLabelsFile('- { labels: { zone: a, role: web }, count: 2 }\n- { id: 12D3KooW, labels: { zone: b }, slots: 4, reachable: true }\n', 'l.yaml')
-    expect(labels).toEqual([{ zone: 'a', role: 'web' }, { zone: 'a', role: 'web' }, { zone: 'b' }])
+    const nodes = parseLabelsFile('- { labels: { zone: a, role: web }, count: 2 }\n- { id: 12D3KooW, labels: { zone: b }, slots: 4, reachable: true }\n', 'l.yaml')
+    expect(nodes.labels).toEqual([{ zone: 'a', role: 'web' }, { zone: 'a', role: 'web' }, { zone: 'b' }])
+    expect(nodes.slots).toEqual([10, 10, 4])
     expect(() => parseLabelsFile('- { zone: a }\n', 'bad.yaml')).toThrow(/bad\.yaml:1: 0\.labels: /)
   })
 
   it('policies run first, their workloads simulated; a zone of the operator\'s fleet fails', async () => {
     const dir = await tempDir('shoal-shape-')
-    await writeFile(join(dir, 'labels.yaml'), '- { labels: { zone: a, role: web }, count: 4 }\n- { labels: { zone: b, role: web }, count: 4 }\n- { labels: { zone: c }, count: 2 }\n')
+    await writeFile(join(dir, 'labels.yaml'), '- { labels: { zone: a, role: web }, slots: 1, count: 3 }\n- { labels: { zone: b, role: web }, slots: 1, count: 3 }\n- { labels: { zone: c }, count: 4 }\n')
     await writeFile(join(dir, 'web.yaml'), 'kind: Service\nname: web\nreplicas: 4\nselector: { role: web }\nspread: zone\nprocess: { command: /usr/bin/web, args: [--port, "80"] }\n')
     const shape = await loadFleetShape({ labels: join(dir, 'labels.yaml'), policies: join(dir, 'web.yaml') })
     expect(shape.labels).toHaveLength(10)
     expect(shape.policies?.[0]?.workload).toMatchObject({ kind: 'memory' })
-    const scenario = withPolicies(parseScenario('steps:\n  - outage: { zone: b, power: true }\n  - expect: { converged: 20s, replicas: { web: 4 }, noDuplicates: true }\n', 'zone-b.yaml'), shape.policies)
-    const report = await runScenario(scenario, { nodes: 10, seed: 2, engine: 'virtual', labels: shape.labels as NonNullable<typeof shape.labels> })
+    // Zone b loses power: zone a's three web nodes have one slot each, so three of four replicas run.
+    const scenario = withPolicies(parseScenario('steps:\n  - outage: { zone: b, power: true }\n  - expect: { converged: 20s, replicas: { web: 3 }, noDuplicates: true }\n', 'zone-b.yaml'), shape.policies)
+    const report = await runScenario(scenario, { nodes: 10, seed: 2, engine: 'virtual', labels: shape.labels as NonNullable<typeof shape.labels>, slots: shape.slots as NonNullable<typeof shape.slots> })
     expect(report.failure).toBeUndefined()
     expect(report.steps.map((step) => step.step.split(' ')[0])).toEqual(['apply', 'expect', 'outage', 'expect'])
   })
@@ -126,6 +128,7 @@ describe('the operator\'s own fleet', () => {
     await store.saveRecords(envelopes)
     const shape = await loadFleetShape({ fromCluster: dir })
     expect(shape.labels?.map((labels) => labels.zone).sort()).toEqual(['a', 'b', 'c'])
+    expect(shape.slots).toEqual([4, 4, 4])
     expect(shape.policies?.map((policy) => policy.name)).toEqual(['db'])
     expect(shape.source).toBe(`3 nodes and 1 services from ${dir}`)
     await expect(loadFleetShape({ fromCluster: await tempDir('shoal-empty-') })).rejects.toThrow(/no node records in it/)

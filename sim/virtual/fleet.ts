@@ -26,6 +26,8 @@ export interface VirtualFleetOptions {
   readonly degree?: number
   /** Each node's labels; by default zone=zone-(i mod zones). */
   readonly labels?: (index: number) => Labels
+  /** Each node's slots (10 by default). */
+  readonly slots?: (index: number) => number
   readonly zones?: number
   readonly model?: NetworkModel
   readonly net?: Partial<NetConfig>
@@ -120,7 +122,7 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
   private makeNode (index: number, id: string, neighbours: readonly string[], generation: number): VirtualNode {
     const clock = this.clocks[index] as Clock
     const node = new VirtualNode(id, neighbours, clock, this.config, this, {
-      labels: this.nodeLabels[index] as Labels, slots: 10, generation, operators: new Set([operator]),
+      labels: this.nodeLabels[index] as Labels, slots: this.options.slots?.(index) ?? 10, generation, operators: new Set([operator]),
     })
     this.nodes[index] = node
     this.byId.set(id, node)

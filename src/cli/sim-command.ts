@@ -34,7 +34,10 @@ export async function sim (options: SimOptions): Promise<number> {
   if (shape.labels !== undefined && options.nodes !== undefined && options.nodes !== nodes) throw new InputError(`--nodes ${options.nodes} contradicts the ${nodes} nodes that have labels; leave --nodes out`)
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
   const out = options.json === true ? process.stderr : process.stdout
-  const run: RunOptions = { nodes, seed, engine: options.engine, transport: options.transport, ...(shape.labels === undefined ? {} : { labels: shape.labels }) }
+  const run: RunOptions = {
+    nodes, seed, engine: options.engine, transport: options.transport,
+    ...(shape.labels === undefined ? {} : { labels: shape.labels }), ...(shape.slots === undefined ? {} : { slots: shape.slots }),
+  }
   checkRunnable(scenario, run) // before the first line: a refusal is the only output
   const engine = options.engine === 'virtual' ? 'the virtual network, virtual time' : `real libp2p, ${options.transport} transport`
   out.write(`shoal sim: ${nodes} nodes in one process (${engine}, memory actuators), seed ${seed}${shape.source === undefined ? '' : `, ${shape.source}`}\n`)

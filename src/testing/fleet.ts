@@ -20,10 +20,11 @@ export interface Fleet {
 
 export async function startFleet (
   count: number, labels: (index: number) => Record<string, string>, transport: 'memory' | 'tcp' = 'memory',
-  options: { stallable?: boolean, config?: NetConfig, probeTopic?: boolean, actuator?: (index: number) => MemoryActuatorOptions } = {},
+  options: { stallable?: boolean, config?: NetConfig, probeTopic?: boolean, actuator?: (index: number) => MemoryActuatorOptions, slots?: (index: number) => number } = {},
 ): Promise<Fleet> {
   const mesh = await startMesh(count, {
     transport, labels, stallable: options.stallable ?? false, probeTopic: options.probeTopic ?? false, ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.slots === undefined ? {} : { slots: options.slots }),
   })
   const actuators = mesh.nodes.map((_, i) => new MemoryActuator(options.actuator?.(i)))
   const reconcilers = mesh.nodes.map((node, i) => new Reconciler({ mesh: node, actuators: [actuators[i] as MemoryActuator], admission: 'operator' }))

@@ -26,6 +26,8 @@ export async function startMesh (count: number, options: {
   admission?: 'operator' | 'open'
   config?: NetConfig
   labels?: (index: number) => Record<string, string>
+  /** Each node's slots (10 by default). */
+  slots?: (index: number) => number
   /** How many nodes each node is given as bootstrap peers (the last ones started). */
   bootstrapCount?: number
   probeTopic?: boolean
@@ -53,7 +55,7 @@ export async function startMesh (count: number, options: {
       listen: [transport === 'tcp' ? '/ip4/127.0.0.1/tcp/0' : `/memory/${clusterName}-${i}`],
       bootstrap: bootstrap.slice(-(options.bootstrapCount ?? 3)),
       labels: options.labels?.(i) ?? { zone: `zone-${i % 3}` },
-      slots: 10,
+      slots: options.slots?.(i) ?? 10,
       generation: 1,
       seedRecords: admissions,
       config: options.config ?? fastNetConfig,
