@@ -8,6 +8,7 @@
 // so a judge that samples "every 50 ms" samples the same way on both.
 
 import type { PolicyKind, PolicySpec, ResourceStatus } from '../src/core/index.ts'
+import { quietFor } from '../src/testing/fleet.ts'
 
 export type EngineName = 'libp2p' | 'virtual'
 
@@ -97,11 +98,5 @@ export function agreementShare (fleet: SimFleet): number {
 
 /** A condition that holds once no live node has originated a record for `ms` of the fleet's time. */
 export function originationsQuietFor (fleet: SimFleet, ms: number): () => boolean {
-  let last = fleet.originations()
-  let quietSince = fleet.now()
-  return () => {
-    const count = fleet.originations()
-    if (count !== last) [last, quietSince] = [count, fleet.now()]
-    return fleet.now() - quietSince >= ms
-  }
+  return quietFor(() => fleet.originations(), () => fleet.now(), ms)
 }

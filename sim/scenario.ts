@@ -260,7 +260,7 @@ async function runStep (fleet: SimFleet, step: Step, services: Map<string, Servi
     if (!fleet.isLive(index) || fleet.skewClock === undefined) return { convergedMs: null, problem: `node ${index} is not running` }
     fleet.skewClock(index, step.clockSkew.by)
   } else if ('stall' in step) {
-    return await stallStep(fleet, step.stall, random)
+    return await stallStep(fleet, step.stall, pick)
   } else if ('drain' in step) {
     const named = step.drain.node
     const index = typeof named === 'number' ? named : firstRunning(fleet, named.runs)
@@ -306,9 +306,8 @@ async function splitAndSee (fleet: SimFleet, indexGroups: ReadonlyArray<readonly
  * Stalls a node, then watches for the stall and a second after it: how many nodes dropped it from
  * their component at worst, and whether any workload started or stopped anywhere.
  */
-async function stallStep (fleet: SimFleet, stall: Extract<Step, { stall: unknown }>['stall'], random: () => number): Promise<StepOutcome> {
-  const live = fleet.live()
-  const index = stall.node === 'random' ? live[Math.floor(random() * live.length)] as number : typeof stall.node === 'number' ? stall.node : firstRunning(fleet, stall.node.runs)
+async function stallStep (fleet: SimFleet, stall: Extract<Step, { stall: unknown }>['stall'], pick: () => number): Promise<StepOutcome> {
+  const index = stall.node === 'random' ? pick() : typeof stall.node === 'number' ? stall.node : firstRunning(fleet, stall.node.runs)
   if (index === undefined) return { convergedMs: null, problem: `no running node ${JSON.stringify(stall.node)}` }
   if (!fleet.isLive(index)) return { convergedMs: null, problem: `node ${index} is not running` }
   const peerId = fleet.peerId(index)

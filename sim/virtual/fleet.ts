@@ -10,9 +10,10 @@
 
 import { MemoryActuator } from '../../src/actuators/memory.ts'
 import type { Clock, Timer } from '../../src/clock.ts'
-import { computeView, Hasher64, judgeConvergence, judgeWorkloads, type Labels, type NodeRecord, type PolicyKind, type PolicySpec, type ResourceStatus, type ShoalRecord, type TargetView } from '../../src/core/index.ts'
+import { computeView, Hasher64, judgeConvergence, type Labels, type NodeRecord, type PolicyKind, type PolicySpec, type ResourceStatus, type ShoalRecord, type TargetView } from '../../src/core/index.ts'
 import { defaultJoinTimeoutMs, Reconciler } from '../../src/daemon/reconciler.ts'
 import { fastNetConfig, type NetConfig } from '../../src/net/config.ts'
+import { agreedView, groupConverged } from '../../src/testing/fleet.ts'
 import { seededRandom } from '../../src/testing/random.ts'
 import type { RunningWorkload, SimFleet } from '../fleet.ts'
 import { VirtualClock } from '../virtual-clock.ts'
@@ -296,34 +297,18 @@ export class VirtualFleet implements VirtualSurroundings, SimFleet {
     return computeView(node.db, node.peerId, { admission: 'open', nowMs: node.clock.wallNow() })
   }
 
-  /** The view every node of a group computes, if they all compute the same one over exactly the group. */
-  private agreedView (group: readonly VirtualNode[]): TargetView | undefined {
-    let agreed: TargetView | undefined
-    for (const node of group) {
-      const view = this.viewOf(node)
-      if (view.component.length !== group.length) return undefined
-      if (agreed !== undefined && agreed.viewHash !== view.viewHash) return undefined
-      agreed = view
-    }
-    return agreed
-  }
-
   /**
    * True when every group of live nodes computes one view over exactly its live members, and every
    * node runs what that view assigns it (its own report: the simulator's outside view).
    */
   converged (): boolean {
-    return this.groups().every((group) => {
-      const agreed = this.agreedView(group)
-      if (agreed === undefined) return false
-      const byId = new Map(group.map((node) => [node.peerId, node]))
-      return judgeWorkloads(agreed, (nodeId) => byId.get(nodeId)?.localState.resources, 1).converged
-    })
+    return this.groups().every((group) => groupConverged(group, (node) => this.viewOf(node)))
   }
 
   /** Converged, and every node's own database says every node runs what the view puts on it. */
   confirmed (): boolean {
-    return this.groups().every((group) => this.agreedView(group) !== undefined && group.every((node) => judgeConvergence(node.db, this.viewOf(node)).converged))
+    return this.groups().every((group) => agreedView(group, (node) => this.viewOf(node)) !== undefined &&
+      group.every((node) => judgeConvergence(node.db, this.viewOf(node)).converged))
   }
 
   /** How many replicas of `service` run on live nodes. */

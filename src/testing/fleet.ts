@@ -4,7 +4,7 @@
 // puts it, and nothing runs elsewhere (`converged`). That every node's database says so too — the
 // changed nodes' records have reached everyone — is `confirmed`, one flood of each such record later.
 
-import { computeView, judgeConvergence, judgeWorkloads, type ServiceSpec, type TargetView } from '../core/index.ts'
+import { computeView, judgeConvergence, judgeWorkloads, type ResourceStatus, type ServiceSpec, type TargetView } from '../core/index.ts'
 import { MemoryActuator, type MemoryActuatorOptions } from '../actuators/index.ts'
 import { defaultJoinTimeoutMs, Reconciler, waitToJoin } from '../daemon/index.ts'
 import { MeshNode, type MeshNodeInit, type NetConfig } from '../net/index.ts'
@@ -109,13 +109,7 @@ function componentKey (component: ReadonlySet<string>): string {
  * runs exactly what that view puts on it, as the node itself reports now.
  */
 export function converged (fleet: Fleet): boolean {
-  return components(fleet).every((group) => {
-    const nodes = group.map((i) => fleet.mesh.nodes[i] as MeshNode)
-    const view = agreedView(nodes)
-    if (view === undefined) return false
-    const byId = new Map(nodes.map((node) => [node.peerId, node]))
-    return judgeWorkloads(view, (nodeId) => byId.get(nodeId)?.localState.resources, 1).converged
-  })
+  return components(fleet).every((group) => groupConverged(group.map((i) => fleet.mesh.nodes[i] as MeshNode), viewOf))
 }
 
 /**
@@ -126,12 +120,25 @@ export function converged (fleet: Fleet): boolean {
 export function confirmed (fleet: Fleet): boolean {
   return components(fleet).every((group) => {
     const nodes = group.map((i) => fleet.mesh.nodes[i] as MeshNode)
-    return agreedView(nodes) !== undefined && nodes.every(confirmedBy)
+    return agreedView(nodes, viewOf) !== undefined && nodes.every(confirmedBy)
   })
 }
 
+/**
+ * `converged` for one component of any fleet (the simulator's virtual one too): its nodes agree on one
+ * view over all of them (`viewOf`: the view a node computes now), and each runs what it puts there.
+ */
+export function groupConverged<N extends { readonly peerId: string, readonly localState: { readonly resources: readonly ResourceStatus[] } }> (
+  nodes: readonly N[], viewOf: (node: N) => TargetView,
+): boolean {
+  const view = agreedView(nodes, viewOf)
+  if (view === undefined) return false
+  const byId = new Map(nodes.map((node) => [node.peerId, node]))
+  return judgeWorkloads(view, (nodeId) => byId.get(nodeId)?.localState.resources, 1).converged
+}
+
 /** The view every node of a component computes, if they all compute the same one over all of them. */
-function agreedView (nodes: readonly MeshNode[]): TargetView | undefined {
+export function agreedView<N> (nodes: readonly N[], viewOf: (node: N) => TargetView): TargetView | undefined {
   let agreed: TargetView | undefined
   for (const node of nodes) {
     const view = viewOf(node)
@@ -201,13 +208,17 @@ export async function waitForFleet (fleet: Fleet, what: string, condition: () =>
  * fleet at rest (forming ends with a wave of originations, as nodes dial up to minNeighbours).
  */
 export function originationsQuietFor (fleet: Fleet, ms: number): () => boolean {
-  const originations = (): number => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0)
-  let last = originations()
-  let quietSince = performance.now()
+  return quietFor(() => liveNodes(fleet).reduce((sum, node) => sum + node.counters.originated, 0), () => performance.now(), ms)
+}
+
+/** A condition that holds once `count()` has not moved for `ms` of `now()`'s time (any fleet, any clock). */
+export function quietFor (count: () => number, now: () => number, ms: number): () => boolean {
+  let last = count()
+  let quietSince = now()
   return () => {
-    const count = originations()
-    if (count !== last) [last, quietSince] = [count, performance.now()]
-    return performance.now() - quietSince >= ms
+    const current = count()
+    if (current !== last) [last, quietSince] = [current, now()]
+    return now() - quietSince >= ms
   }
 }
 
